@@ -1,0 +1,398 @@
+"""ADWIN (Bifet & Gavaldà 2007): river's reference class, and a batched twin compiled with numba.
+
+`RiverADWIN` wraps `river.drift.ADWIN` by composition: one Python call per value. `ADWIN` runs the
+same algorithm, with the same arithmetic in the same order, over a whole numpy batch in one
+compiled call; tests/detectors/test_equivalence.py checks that both raise alarms at exactly the
+same positions on the same input. Both reset after an alarm, as river does (the whole window is
+dropped, see detectors/base.py for the lifecycle).
+
+ADWIN's bound assumes values in [0, 1] and δ is a per-check confidence, not a false-alarm rate:
+the monitor feeds standardised values and picks δ by calibration (detectors/calibration.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+from river import drift as river_drift
+
+from detectors.base import DriftDetector, FloatArray, IndexArray, check_positive
+
+_LEVELS = 64  # bucket rows: level i holds 2**i values, far beyond any window length
+
+# fstate slots
+_TOTAL, _VARIANCE, _WIDTH = 0, 1, 2
+# istate slots
+_TICK, _LEVELS_USED = 0, 1
+
+
+@njit(cache=True)
+def _insert(
+    value: float,
+    totals: np.ndarray,
+    variances: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
+    max_buckets: int,
+) -> None:
+    totals[0, counts[0]] = value
+    variances[0, counts[0]] = 0.0
+    counts[0] += 1
+    fstate[_WIDTH] += 1.0
+    width = fstate[_WIDTH]
+    incremental_variance = 0.0
+    if width > 1.0:
+        delta_v = value - fstate[_TOTAL] / (width - 1.0)
+        incremental_variance = (width - 1.0) * delta_v * delta_v / width
+    fstate[_VARIANCE] += incremental_variance
+    fstate[_TOTAL] += value
+    # merge the two oldest summaries of a full level into one of the next level
+    idx = 0
+    while counts[idx] == max_buckets + 1:
+        n1 = float(1 << idx)
+        t0 = totals[idx, 0]
+        t1 = totals[idx, 1]
+        mu1 = t0 / n1
+        mu2 = t1 / n1
+        total12 = t0 + t1
+        temp = n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
+        v12 = variances[idx, 0] + variances[idx, 1] + temp
+        if idx + 1 >= istate[_LEVELS_USED]:
+            istate[_LEVELS_USED] += 1
+        nxt = counts[idx + 1]
+        totals[idx + 1, nxt] = total12
+        variances[idx + 1, nxt] = v12
+        counts[idx + 1] = nxt + 1
+        _drop_oldest(totals, variances, counts, idx, 2)
+        if counts[idx + 1] <= max_buckets:
+            break
+        idx += 1
+
+
+@njit(cache=True)
+def _drop_oldest(
+    totals: np.ndarray, variances: np.ndarray, counts: np.ndarray, level: int, n: int
+) -> None:
+    used = counts[level]
+    for j in range(used - n):
+        totals[level, j] = totals[level, j + n]
+        variances[level, j] = variances[level, j + n]
+    for j in range(used - n, used):
+        totals[level, j] = 0.0
+        variances[level, j] = 0.0
+    counts[level] = used - n
+
+
+@njit(cache=True)
+def _delete_oldest_bucket(
+    totals: np.ndarray,
+    variances: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
+) -> None:
+    last = istate[_LEVELS_USED] - 1
+    n = float(1 << last)
+    u = totals[last, 0]
+    v = variances[last, 0]
+    mu = u / n
+    fstate[_WIDTH] -= n
+    fstate[_TOTAL] -= u
+    width = fstate[_WIDTH]
+    mu_window = fstate[_TOTAL] / width
+    inc = v + n * width * (mu - mu_window) * (mu - mu_window) / (n + width)
+    fstate[_VARIANCE] -= inc
+    _drop_oldest(totals, variances, counts, last, 1)
+    if counts[last] == 0:
+        istate[_LEVELS_USED] -= 1
+
+
+@njit(cache=True)
+def _epsilon(
+    n0: float, n1: float, delta: float, width: float, variance: float, min_window_length: float
+) -> float:
+    delta_prime = math.log(2.0 * math.log(width) / delta)
+    m_recip = 1.0 / (n0 - min_window_length + 1.0) + 1.0 / (n1 - min_window_length + 1.0)
+    return (
+        math.sqrt(2.0 * m_recip * (variance / width) * delta_prime)
+        + 2.0 / 3.0 * delta_prime * m_recip
+    )
+
+
+@njit(cache=True)
+def _cut_exceeds(
+    n0: float, n1: float, delta_mean: float, delta: float, width: float, variance: float,
+    min_window_length: float,
+) -> bool:
+    return abs(delta_mean) > _epsilon(n0, n1, delta, width, variance, min_window_length)
+
+
+@njit(cache=True)
+def _detect(
+    totals: np.ndarray,
+    variances: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
+    delta: float,
+    clock: int,
+    min_window_length: float,
+    grace_period: float,
+    stats: np.ndarray,
+) -> bool:
+    """One ADWIN check; on a cut, stats[0:2] = (|Δμ|, ε) of the first cut found."""
+    change = False
+    istate[_TICK] += 1
+    if istate[_TICK] % clock != 0 or fstate[_WIDTH] <= grace_period:
+        return False
+    reduce_width = True
+    while reduce_width:
+        reduce_width = False
+        exit_flag = False
+        n0 = 0.0
+        n1 = fstate[_WIDTH]
+        u0 = 0.0
+        u1 = fstate[_TOTAL]
+        deleted = False
+        for idx in range(istate[_LEVELS_USED] - 1, -1, -1):
+            if exit_flag or deleted:
+                break
+            bucket_size = float(1 << idx)
+            used = counts[idx]
+            for k in range(used):
+                n0 += bucket_size
+                n1 -= bucket_size
+                t = totals[idx, k]
+                u0 += t
+                u1 -= t
+                if idx == 0 and k == used - 1:
+                    exit_flag = True
+                    break
+                delta_mean = (u0 / n0) - (u1 / n1)
+                if (
+                    n1 >= min_window_length
+                    and n0 >= min_window_length
+                    and _cut_exceeds(
+                        n0, n1, delta_mean, delta, fstate[_WIDTH], fstate[_VARIANCE],
+                        min_window_length,
+                    )
+                ):
+                    if not change:
+                        stats[0] = abs(delta_mean)
+                        stats[1] = _epsilon(n0, n1, delta, fstate[_WIDTH], fstate[_VARIANCE],
+                                            min_window_length)
+                    reduce_width = True
+                    change = True
+                    if fstate[_WIDTH] > 0.0:
+                        _delete_oldest_bucket(totals, variances, counts, fstate, istate)
+                        deleted = True
+                        break
+    return change
+
+
+@njit(cache=True)
+def _reset_state(
+    totals: np.ndarray, variances: np.ndarray, counts: np.ndarray, fstate: np.ndarray,
+    istate: np.ndarray,
+) -> None:
+    totals[:] = 0.0
+    variances[:] = 0.0
+    counts[:] = 0
+    fstate[:] = 0.0
+    istate[_TICK] = 0
+    istate[_LEVELS_USED] = 1
+
+
+@njit(cache=True)
+def _run(
+    xs: np.ndarray,
+    totals: np.ndarray,
+    variances: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
+    delta: float,
+    clock: int,
+    max_buckets: int,
+    min_window_length: float,
+    grace_period: float,
+    out: np.ndarray,
+    out_value: np.ndarray,
+    out_threshold: np.ndarray,
+) -> int:
+    n_hits = 0
+    stats = np.zeros(2)
+    for i in range(xs.shape[0]):
+        _insert(xs[i], totals, variances, counts, fstate, istate, max_buckets)
+        if _detect(
+            totals, variances, counts, fstate, istate, delta, clock, min_window_length,
+            grace_period, stats,
+        ):
+            out[n_hits] = i
+            out_value[n_hits] = stats[0]
+            out_threshold[n_hits] = stats[1]
+            n_hits += 1
+            # river resets at the next update; resetting now is the same thing
+            _reset_state(totals, variances, counts, fstate, istate)
+    return n_hits
+
+
+class ADWIN(DriftDetector):
+    """ADWIN over numpy batches; same parameters and alarms as river's `drift.ADWIN`.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(42)
+    >>> xs = np.concatenate([rng.normal(0, 1, 1000), rng.normal(1, 1, 1000)])
+    >>> ADWIN(delta=0.002).update_many(xs).tolist()
+    [1055]
+    """
+
+    name: ClassVar[str] = "adwin"
+
+    def __init__(
+        self,
+        delta: float = 0.002,
+        clock: int = 32,
+        max_buckets: int = 5,
+        min_window_length: int = 5,
+        grace_period: int = 10,
+    ) -> None:
+        super().__init__()
+        check_positive("delta", delta)
+        check_positive("clock", clock)
+        check_positive("max_buckets", max_buckets)
+        check_positive("min_window_length", min_window_length)
+        check_positive("grace_period", grace_period, strict=False)
+        self.delta = delta
+        self.clock = clock
+        self.max_buckets = max_buckets
+        self.min_window_length = min_window_length
+        self.grace_period = grace_period
+        self._totals = np.zeros((_LEVELS, max_buckets + 1))
+        self._variances = np.zeros((_LEVELS, max_buckets + 1))
+        self._counts = np.zeros(_LEVELS, dtype=np.int64)
+        self._fstate = np.zeros(3)
+        self._istate = np.array([0, 1], dtype=np.int64)
+
+    def _reset(self) -> None:
+        _reset_state(self._totals, self._variances, self._counts, self._fstate, self._istate)
+        self._drift_detected = False
+
+    @property
+    def width(self) -> int:
+        return int(self._fstate[_WIDTH])
+
+    @property
+    def estimation(self) -> float:
+        """Mean of the current window (0 when empty)."""
+        width = self._fstate[_WIDTH]
+        return float(self._fstate[_TOTAL] / width) if width else 0.0
+
+    def update(self, x: float) -> None:
+        self.update_many(np.array([x], dtype=np.float64))
+
+    def update_many(self, xs: FloatArray) -> IndexArray:
+        if self._drift_detected:
+            self._reset()
+        out = np.empty(xs.shape[0], dtype=np.int64)
+        values = np.empty(xs.shape[0], dtype=np.float64)
+        thresholds = np.empty(xs.shape[0], dtype=np.float64)
+        n = _run(
+            np.ascontiguousarray(xs, dtype=np.float64),
+            self._totals,
+            self._variances,
+            self._counts,
+            self._fstate,
+            self._istate,
+            float(self.delta),
+            int(self.clock),
+            int(self.max_buckets),
+            float(self.min_window_length),
+            float(self.grace_period),
+            out,
+            values,
+            thresholds,
+        )
+        hits = out[:n].copy()
+        self._alarm_values = values[:n].copy()
+        self._alarm_thresholds = thresholds[:n].copy()
+        # the kernel already reset after each alarm; remember an alarm on the last value only
+        self._drift_detected = bool(n) and int(hits[-1]) == xs.shape[0] - 1
+        return hits
+
+    def state_dict(self) -> dict[str, Any]:
+        used = int(self._istate[_LEVELS_USED])
+        return {
+            "totals": self._totals[:used].tolist(),
+            "variances": self._variances[:used].tolist(),
+            "counts": self._counts[:used].tolist(),
+            "total": float(self._fstate[_TOTAL]),
+            "variance": float(self._fstate[_VARIANCE]),
+            "width": float(self._fstate[_WIDTH]),
+            "tick": int(self._istate[_TICK]),
+            "drift_detected": self._drift_detected,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._reset()
+        used = len(state["counts"])
+        self._totals[:used] = np.asarray(state["totals"], dtype=np.float64)
+        self._variances[:used] = np.asarray(state["variances"], dtype=np.float64)
+        self._counts[:used] = np.asarray(state["counts"], dtype=np.int64)
+        self._fstate[:] = (state["total"], state["variance"], state["width"])
+        self._istate[:] = (state["tick"], max(used, 1))
+        self._drift_detected = bool(state["drift_detected"])
+
+
+class RiverADWIN(DriftDetector):
+    """river's `drift.ADWIN`, one value per call: the reference implementation."""
+
+    name: ClassVar[str] = "adwin"
+
+    def __init__(
+        self,
+        delta: float = 0.002,
+        clock: int = 32,
+        max_buckets: int = 5,
+        min_window_length: int = 5,
+        grace_period: int = 10,
+    ) -> None:
+        super().__init__()
+        self.delta = delta
+        self.clock = clock
+        self.max_buckets = max_buckets
+        self.min_window_length = min_window_length
+        self.grace_period = grace_period
+        self._river = river_drift.ADWIN(
+            delta=delta,
+            clock=clock,
+            max_buckets=max_buckets,
+            min_window_length=min_window_length,
+            grace_period=grace_period,
+        )
+
+    def _reset(self) -> None:
+        self._river._reset()
+        self._drift_detected = False
+
+    def update(self, x: float) -> None:
+        self._river.update(x)
+        self._drift_detected = bool(self._river.drift_detected)
+
+    def state_dict(self) -> dict[str, Any]:
+        # river's Rust window serialises itself with serde (bincode): plain data, not pickle
+        raw: bytes = self._river._helper.__getstate__()
+        return {
+            "window": base64.b64encode(raw).decode("ascii"),
+            "drift_detected": self._drift_detected,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._river._helper.__setstate__(base64.b64decode(state["window"]))
+        self._river._drift_detected = bool(state["drift_detected"])
+        self._drift_detected = bool(state["drift_detected"])

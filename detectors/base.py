@@ -1,0 +1,103 @@
+"""The detector interface: river's drift-detector contract, plus batches and checkpoints.
+
+A detector watches one stream of standardised values. It follows river's contract
+(`update(x)`, read-only `drift_detected`, `_reset()`; hyperparameters are public attributes named
+like the constructor arguments, runtime state is private) and adds two things driftstream needs:
+
+- `update_many(xs)`: feed a whole batch, get back the positions where an alarm was raised. The
+  default loops over `update`; batched implementations override it and must give the same
+  positions (tests/detectors/test_equivalence.py proves it against river).
+- `state_dict()` / `load_state(d)`: the runtime state as JSON-compatible data (never pickle), so
+  detector state can be checkpointed with the source positions it belongs to.
+
+Alarm lifecycle (the same for every detector): when `update` raises an alarm, `drift_detected` is
+True until the next `update`, which first resets the detector (river's behaviour); the detector
+then re-learns from the values that follow, and its warm-up (`grace_period` / `min_instances`)
+suppresses alarms until it has seen enough of them. A change that persists therefore raises one
+alarm per detector, not one per record.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IndexArray = npt.NDArray[np.int64]
+
+
+class DriftDetector(ABC):
+    """A univariate change detector (see the module docstring for the contract)."""
+
+    #: name used in events, metrics and config (`adwin`, `page_hinkley`)
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._drift_detected = False
+        self._alarm_values: FloatArray = np.empty(0)
+        self._alarm_thresholds: FloatArray = np.empty(0)
+
+    @property
+    def drift_detected(self) -> bool:
+        """True right after the `update` that raised an alarm."""
+        return self._drift_detected
+
+    @property
+    def alarm_statistics(self) -> tuple[FloatArray, FloatArray]:
+        """(value, threshold) that crossed, per alarm of the last `update_many` (NaN if unknown)."""
+        return self._alarm_values, self._alarm_thresholds
+
+    @abstractmethod
+    def update(self, x: float) -> None:
+        """Add one value; resets first if the previous update raised an alarm."""
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Forget everything learnt; keep the hyperparameters."""
+
+    def update_many(self, xs: FloatArray) -> IndexArray:
+        """Add values in order; return the positions in `xs` that raised an alarm."""
+        hits: list[int] = []
+        for i, x in enumerate(xs.tolist()):
+            self.update(x)
+            if self._drift_detected:
+                hits.append(i)
+        self._alarm_values = np.full(len(hits), np.nan)
+        self._alarm_thresholds = np.full(len(hits), np.nan)
+        return np.asarray(hits, dtype=np.int64)
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Runtime state as JSON-compatible values."""
+
+    @abstractmethod
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned (from an instance with the same parameters)."""
+
+    def _get_params(self) -> dict[str, Any]:
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def clone(self, **overrides: Any) -> Self:
+        """A fresh detector with the same hyperparameters (optionally some changed)."""
+        return type(self)(**{**self._get_params(), **overrides})
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+def check_choice(name: str, value: object, valid: tuple[object, ...]) -> None:
+    """Raise ValueError naming the valid values when `value` is not one of them."""
+    if value not in valid:
+        raise ValueError(f"invalid {name} {value!r}; valid values are {list(valid)}")
+
+
+def check_positive(name: str, value: float, *, strict: bool = True) -> None:
+    if not (value > 0 if strict else value >= 0):
+        bound = "> 0" if strict else ">= 0"
+        raise ValueError(f"invalid {name} {value!r}; it must be {bound}")

@@ -1,0 +1,161 @@
+"""Thresholds calibrated from the baseline to a false-alarm rate the user understands.
+
+The user sets one knob: the expected number of false alarms per million records for the whole
+endpoint, F (default 1). How it becomes thresholds:
+
+1. Budget. With d alarm sources (feature × detector pairs, window checks included) assumed
+   independent, each source gets a per-record false-alarm rate β = 1 − (1 − F/10⁶)^(1/d), i.e. an
+   in-control average run length ARL0 = 1/β records (conservative when features are correlated).
+   A window check evaluated every `hop` records gets a per-evaluation probability α = β·hop.
+2. Simulation. For each numeric feature, a stationary stream is drawn from the baseline itself
+   (weighted sampling of the KLL sketch items: a bootstrap of the training distribution, heavy tails
+   and integer ties included), standardised and clipped exactly as the monitor will feed it.
+3. Fit and extrapolate. The detector is run over that stream at a few settings where false alarms
+   are frequent enough to count; ARL0 is measured at each, and a curve is fitted:
+   - Page-Hinkley (α = 1): ln ARL0 is linear in λ (Siegmund's approximation for CUSUM-type
+     statistics; measured here within 2× up to λ = 20 on normal, lognormal and Poisson data).
+   - ADWIN: ln ARL0 is linear in ln(1/δ) over the fitted range, but the slope falls towards 1 for
+     small δ (measured: a free fit over-estimated ARL0 at δ = 0.003 by 2.2×), so the slope used
+     beyond the fitted range is capped at 1.
+   The threshold is solved for a target of ARL0 × `safety` (4 for Page-Hinkley, 2 for ADWIN), so
+   the measured false-alarm rate lands at or below the configured one.
+
+Assumptions, stated once: records are independent and identically distributed when nothing
+changes (sessions or autocorrelated traffic raise the real false-alarm rate); the baseline is a
+fair sample of in-control traffic; features are independent for the budget split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from detectors.adwin import ADWIN
+from detectors.base import FloatArray
+from detectors.page_hinkley import PageHinkley
+
+CALIBRATION_VERSION = 1
+PH_GRID = (8.0, 10.0, 12.0, 14.0)
+ADWIN_GRID = (1.0, 0.3, 0.1)
+PH_SAFETY = 4.0
+ADWIN_SAFETY = 2.0
+ADWIN_MAX_SLOPE = 1.0
+
+
+def per_source_rate(false_alarms_per_million: float, n_sources: int) -> float:
+    """β: per-record false-alarm probability of one alarm source (see the module docstring)."""
+    if false_alarms_per_million <= 0:
+        raise ValueError("false_alarms_per_million must be > 0")
+    p = min(false_alarms_per_million / 1e6, 0.5)
+    return float(-math.expm1(math.log1p(-p) / max(n_sources, 1)))
+
+
+def ks_critical(alpha: float) -> float:
+    """c(α) of the two-sample Kolmogorov-Smirnov test: D > c(α)·sqrt((n+m)/(n·m)) rejects."""
+    return math.sqrt(-math.log(alpha / 2.0) / 2.0)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """ln ARL0 = intercept + slope·u, u = λ (Page-Hinkley) or ln(1/δ) (ADWIN)."""
+
+    intercept: float
+    slope: float
+    u_max: float  # largest u that was measured; beyond it the slope may be capped
+
+
+def _run_lengths(
+    sample: FloatArray, settings: tuple[float, ...], proto: PageHinkley | ADWIN, param: str
+) -> list[float]:
+    arl = []
+    for value in settings:
+        det = proto.clone(**{param: value})
+        n = len(det.update_many(sample))
+        # with no alarm at all, the run length is at least the stream length
+        arl.append(sample.shape[0] / max(n, 1))
+    return arl
+
+
+def _fit(u: list[float], arl: list[float]) -> Fit:
+    slope, intercept = np.polyfit(np.asarray(u), np.log(np.asarray(arl)), 1)
+    return Fit(intercept=float(intercept), slope=float(slope), u_max=max(u))
+
+
+def fit_page_hinkley(sample: FloatArray, proto: PageHinkley) -> Fit:
+    """Measure Page-Hinkley's ARL0 on `sample` over PH_GRID and fit ln ARL0 against λ."""
+    fit = _fit(list(PH_GRID), _run_lengths(sample, PH_GRID, proto, "threshold"))
+    if fit.slope <= 0:
+        raise ValueError("Page-Hinkley calibration failed: false alarms did not fall with λ")
+    return fit
+
+
+def fit_adwin(sample: FloatArray, proto: ADWIN) -> Fit:
+    """Measure ADWIN's ARL0 on `sample` over ADWIN_GRID and fit ln ARL0 against ln(1/δ)."""
+    arl = _run_lengths(sample, ADWIN_GRID, proto, "delta")
+    fit = _fit([math.log(1 / d) for d in ADWIN_GRID], arl)
+    if fit.slope <= 0:
+        raise ValueError("ADWIN calibration failed: false alarms did not fall with δ")
+    return fit
+
+
+def page_hinkley_threshold(fit: Fit, target_arl0: float) -> float:
+    """λ whose extrapolated ARL0 is target × PH_SAFETY (never below the measured range)."""
+    lam = (math.log(target_arl0 * PH_SAFETY) - fit.intercept) / fit.slope
+    return max(lam, PH_GRID[-1])
+
+
+def adwin_delta(fit: Fit, target_arl0: float) -> float:
+    """δ whose extrapolated ARL0 is target × ADWIN_SAFETY; slope capped beyond the fitted range."""
+    goal = math.log(target_arl0 * ADWIN_SAFETY)
+    at_edge = fit.intercept + fit.slope * fit.u_max
+    if goal <= at_edge:
+        u = (goal - fit.intercept) / fit.slope
+    else:
+        u = fit.u_max + (goal - at_edge) / min(fit.slope, ADWIN_MAX_SLOPE)
+    return min(math.exp(-u), ADWIN_GRID[-1])
+
+
+@dataclass(frozen=True)
+class FeatureFits:
+    """Both fitted curves of one feature: what the cache stores."""
+
+    page_hinkley: Fit
+    adwin: Fit
+
+
+class CalibrationCache:
+    """Calibrations on disk, keyed by everything they depend on; deterministic, so safe to share."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    @staticmethod
+    def key(*parts: object) -> str:
+        text = json.dumps([CALIBRATION_VERSION, *parts], sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def get(self, key: str) -> FeatureFits | None:
+        if self.directory is None:
+            return None
+        path = self.directory / f"{key}.json"
+        try:
+            raw = json.loads(path.read_text())
+            return FeatureFits(Fit(**raw["page_hinkley"]), Fit(**raw["adwin"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or unreadable: recompute (it is deterministic)
+
+    def put(self, key: str, value: FeatureFits) -> None:
+        if self.directory is None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            tmp = self.directory / f"{key}.json.tmp"
+            tmp.write_text(json.dumps(asdict(value)))
+            tmp.replace(self.directory / f"{key}.json")
+        except OSError:
+            pass  # a read-only cache only costs start-up time

@@ -1,0 +1,212 @@
+"""Page-Hinkley (Page 1954): river's reference class, and a batched twin compiled with numba.
+
+The statistic is river's: a running mean of the values since the last reset, fading cumulative
+sums m_T = α·m_(T−1) + (x_T − x̄_T) ∓ δ for increases and decreases, and an alarm when either sum
+has moved more than `threshold` (λ) from its extreme. δ and λ are in the units of the input, so
+the monitor feeds standardised values and calibrates λ (detectors/calibration.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from numba import njit
+from river import drift as river_drift
+
+from detectors.base import DriftDetector, FloatArray, IndexArray, check_choice, check_positive
+
+MODES = ("up", "down", "both")
+_UP, _DOWN, _BOTH = 0, 1, 2
+# state slots: running-mean count and value, the two fading sums and their extremes
+_N, _MEAN, _SUM_INC, _SUM_DEC, _MIN_INC, _MAX_DEC = range(6)
+
+
+@njit(cache=True)
+def _reset_state(state: np.ndarray) -> None:
+    state[_N] = 0.0
+    state[_MEAN] = 0.0
+    state[_SUM_INC] = 0.0
+    state[_SUM_DEC] = 0.0
+    state[_MIN_INC] = np.inf
+    state[_MAX_DEC] = -1.0  # river starts the maximum at -1, not -inf
+
+
+@njit(cache=True)
+def _run(
+    xs: np.ndarray,
+    state: np.ndarray,
+    min_instances: float,
+    delta: float,
+    threshold: float,
+    alpha: float,
+    mode: int,
+    out: np.ndarray,
+    out_value: np.ndarray,
+) -> int:
+    n_hits = 0
+    for i in range(xs.shape[0]):
+        x = xs[i]
+        state[_N] += 1.0
+        state[_MEAN] += (1.0 / state[_N]) * (x - state[_MEAN])
+        dev = x - state[_MEAN]
+        state[_SUM_INC] = alpha * state[_SUM_INC] + dev - delta
+        state[_SUM_DEC] = alpha * state[_SUM_DEC] + dev + delta
+        if state[_SUM_INC] < state[_MIN_INC]:
+            state[_MIN_INC] = state[_SUM_INC]
+        if state[_SUM_DEC] > state[_MAX_DEC]:
+            state[_MAX_DEC] = state[_SUM_DEC]
+        if state[_N] >= min_instances:
+            up = state[_SUM_INC] - state[_MIN_INC] > threshold
+            down = state[_MAX_DEC] - state[_SUM_DEC] > threshold
+            if (mode == _UP and up) or (mode == _DOWN and down) or (mode == _BOTH and (up or down)):
+                out[n_hits] = i
+                out_value[n_hits] = max(state[_SUM_INC] - state[_MIN_INC], state[_MAX_DEC] - state[_SUM_DEC])
+                n_hits += 1
+                _reset_state(state)
+    return n_hits
+
+
+def _to_json(values: list[float]) -> list[float | None]:
+    """Strict JSON has no infinity: the untouched minimum (+inf) is written as null."""
+    return [None if v == np.inf else float(v) for v in values]
+
+
+def _from_json(values: list[float | None]) -> list[float]:
+    return [np.inf if v is None else float(v) for v in values]
+
+
+class PageHinkley(DriftDetector):
+    """Page-Hinkley over numpy batches; same parameters and alarms as river's `drift.PageHinkley`.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(42)
+    >>> xs = np.concatenate([rng.normal(0, 1, 1000), rng.normal(1, 1, 1000)])
+    >>> PageHinkley(delta=0.25, threshold=20.0).update_many(xs).tolist()
+    [1030]
+    """
+
+    name: ClassVar[str] = "page_hinkley"
+
+    def __init__(
+        self,
+        min_instances: int = 30,
+        delta: float = 0.005,
+        threshold: float = 50.0,
+        alpha: float = 1 - 0.0001,
+        mode: str = "both",
+    ) -> None:
+        super().__init__()
+        check_positive("min_instances", min_instances, strict=False)
+        check_positive("delta", delta, strict=False)
+        check_positive("threshold", threshold)
+        check_positive("alpha", alpha)
+        check_choice("mode", mode, MODES)
+        self.min_instances = min_instances
+        self.delta = delta
+        self.threshold = threshold
+        self.alpha = alpha
+        self.mode = mode
+        self._state = np.zeros(6)
+        _reset_state(self._state)
+
+    def _reset(self) -> None:
+        _reset_state(self._state)
+        self._drift_detected = False
+
+    def update(self, x: float) -> None:
+        self.update_many(np.array([x], dtype=np.float64))
+
+    def update_many(self, xs: FloatArray) -> IndexArray:
+        if self._drift_detected:
+            self._reset()
+        out = np.empty(xs.shape[0], dtype=np.int64)
+        values = np.empty(xs.shape[0], dtype=np.float64)
+        n = _run(
+            np.ascontiguousarray(xs, dtype=np.float64),
+            self._state,
+            float(self.min_instances),
+            float(self.delta),
+            float(self.threshold),
+            float(self.alpha),
+            MODES.index(self.mode),
+            out,
+            values,
+        )
+        hits = out[:n].copy()
+        self._alarm_values = values[:n].copy()
+        self._alarm_thresholds = np.full(n, float(self.threshold))
+        self._drift_detected = bool(n) and int(hits[-1]) == xs.shape[0] - 1
+        return hits
+
+    @property
+    def statistic(self) -> float:
+        """Current max(m_T − min m_t, max m_t − m_T): the value compared with λ."""
+        s = self._state
+        if s[_N] < 1:
+            return 0.0
+        return float(max(s[_SUM_INC] - s[_MIN_INC], s[_MAX_DEC] - s[_SUM_DEC], 0.0))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": _to_json(self._state.tolist()), "drift_detected": self._drift_detected}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._state[:] = np.asarray(_from_json(state["state"]), dtype=np.float64)
+        self._drift_detected = bool(state["drift_detected"])
+
+
+class RiverPageHinkley(DriftDetector):
+    """river's `drift.PageHinkley`, one value per call: the reference implementation."""
+
+    name: ClassVar[str] = "page_hinkley"
+
+    def __init__(
+        self,
+        min_instances: int = 30,
+        delta: float = 0.005,
+        threshold: float = 50.0,
+        alpha: float = 1 - 0.0001,
+        mode: str = "both",
+    ) -> None:
+        super().__init__()
+        self.min_instances = min_instances
+        self.delta = delta
+        self.threshold = threshold
+        self.alpha = alpha
+        self.mode = mode
+        self._river = river_drift.PageHinkley(
+            min_instances=min_instances, delta=delta, threshold=threshold, alpha=alpha, mode=mode
+        )
+
+    def _reset(self) -> None:
+        self._river._reset()
+        self._drift_detected = False
+
+    def update(self, x: float) -> None:
+        self._river.update(x)
+        self._drift_detected = bool(self._river.drift_detected)
+
+    def state_dict(self) -> dict[str, Any]:
+        r = self._river
+        return {
+            "state": _to_json(
+                [
+                    r._x_mean.n,
+                    r._x_mean._mean,
+                    r._sum_increase,
+                    r._sum_decrease,
+                    r._min_increase,
+                    r._max_decrease,
+                ]
+            ),
+            "drift_detected": self._drift_detected,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        r = self._river
+        n, mean, s_inc, s_dec, min_inc, max_dec = _from_json(state["state"])
+        r._x_mean.n, r._x_mean._mean = n, mean
+        r._sum_increase, r._sum_decrease = s_inc, s_dec
+        r._min_increase, r._max_decrease = min_inc, max_dec
+        r._drift_detected = bool(state["drift_detected"])
+        self._drift_detected = bool(state["drift_detected"])

@@ -1,0 +1,193 @@
+"""Checks evaluated on a sliding window of rows against the baseline.
+
+Every `hop` rows the monitor hands each check the last `size` rows of its feature. Two families:
+
+- calibrated drift tests (`distribution`, `completeness_check`): their thresholds come from the
+  false-alarm budget (α per evaluation, see detectors/calibration.py): two-sample KS for numeric
+  features, Pearson χ² against the baseline frequencies for categorical ones, a binomial test on
+  the missing count;
+- Model Monitor's constraint checks (`baseline_drift_check`, `data_type_check`,
+  `categorical_values_check`) with the thresholds from constraints.json, for compatibility.
+
+A check reports its statistic at every evaluation; the monitor turns a change from "within" to
+"breached" into one event and stays quiet while the breach lasts (alarm lifecycle).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as sps
+
+from detectors.base import FloatArray
+from detectors.baseline.model import FeatureBaseline, MonitoringConfig
+from detectors.calibration import ks_critical
+from detectors.distance import BaselineCdf, categorical_linf, numeric_linf, robust, sample_term
+from detectors.events import EventKind
+
+MIN_PRESENT = 100  # fewer present values than this in a window: distribution tests are skipped
+MIN_EXPECTED = 5.0  # χ² cells with a smaller expected count are pooled
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    feature: str
+    detector: str
+    kind: EventKind
+    breached: bool
+    value: float
+    threshold: float
+
+
+class CompletenessCheck:
+    """Binomial test: more missing values in the window than the baseline rate allows at α."""
+
+    detector = "completeness_check"
+
+    def __init__(self, feature: FeatureBaseline, window: int, alpha: float) -> None:
+        self.feature = feature.name
+        n_base = 0.0
+        if feature.numeric is not None:
+            n_base = feature.numeric.num_present + feature.numeric.num_missing
+        elif feature.categorical is not None:
+            n_base = feature.categorical.num_present + feature.categorical.num_missing
+        # a baseline without missing values cannot prove a rate of 0: allow one in n_base + 1
+        floor = 1.0 / (n_base + 1.0) if n_base > 0 else 1e-4
+        self.p0 = max(1.0 - feature.completeness, floor)
+        self.window = window
+        self.max_missing = int(sps.binom.isf(alpha, window, self.p0))
+
+    def evaluate(self, n_missing: int) -> CheckResult:
+        """`n_missing` of the window's `window` rows are missing."""
+        return CheckResult(
+            self.feature,
+            self.detector,
+            EventKind.VIOLATION,
+            n_missing > self.max_missing,
+            1.0 - n_missing / self.window,
+            1.0 - self.max_missing / self.window,
+        )
+
+
+class NumericChecks:
+    """KS `distribution` drift, `baseline_drift_check` and `data_type_check` for one feature."""
+
+    def __init__(
+        self, feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float
+    ) -> None:
+        assert feature.numeric is not None
+        self.feature = feature.name
+        self.cdf = BaselineCdf(feature.numeric)
+        self.c_alpha = ks_critical(alpha)
+        self.monitoring = monitoring
+        self.integral = feature.inferred_type == "Integral"
+        self.evaluate_constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+
+    def evaluate(self, present: FloatArray) -> list[CheckResult]:
+        """`present`: the window's non-missing values of this feature, sorted ascending."""
+        out: list[CheckResult] = []
+        n = float(present.shape[0])
+        if self.integral and self.evaluate_constraints and n > 0:
+            share = float(np.count_nonzero(present == np.floor(present))) / n
+            threshold = self.monitoring.datatype_check_threshold
+            out.append(
+                CheckResult(
+                    self.feature, "data_type_check", EventKind.VIOLATION, share < threshold,
+                    share, threshold,
+                )
+            )
+        if n < MIN_PRESENT or self.cdf.total == 0:
+            return out
+        m = self.cdf.total
+        d = numeric_linf(present, self.cdf, assume_sorted=True)
+        ks_threshold = self.c_alpha * sample_term(n, m)
+        out.append(
+            CheckResult(self.feature, "distribution", EventKind.DRIFT, d > ks_threshold, d,
+                        ks_threshold)
+        )
+        if self.evaluate_constraints and self.monitoring.perform_comparison:
+            threshold = self.monitoring.comparison_threshold
+            value = robust(d, n, m) if self.monitoring.comparison_method == "Robust" else d
+            out.append(
+                CheckResult(
+                    self.feature, "baseline_drift_check", EventKind.VIOLATION, value > threshold,
+                    value, threshold,
+                )
+            )
+        return out
+
+
+class CategoricalChecks:
+    """χ² `distribution` drift, L∞ `baseline_drift_check` and `categorical_values_check`."""
+
+    def __init__(
+        self, feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float
+    ) -> None:
+        self.feature = feature.name
+        self.alpha = alpha
+        self.monitoring = monitoring
+        counts = feature.categorical.counts if feature.categorical is not None else {}
+        self.categories = list(counts)
+        self.expected = np.asarray([counts[c] for c in self.categories], dtype=np.float64)
+        self.domain = frozenset(feature.domain) if feature.domain else None
+        self.evaluate_constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+
+    def evaluate(self, present: list[str]) -> list[CheckResult]:
+        """`present`: the window's non-missing values of this feature."""
+        out: list[CheckResult] = []
+        n = len(present)
+        if n == 0:
+            return out
+        counter = Counter(present)
+        if self.domain is not None and self.evaluate_constraints:
+            inside = sum(v for k, v in counter.items() if k in self.domain) / n
+            threshold = self.monitoring.domain_content_threshold
+            out.append(
+                CheckResult(
+                    self.feature, "categorical_values_check", EventKind.VIOLATION,
+                    inside < threshold, inside, threshold,
+                )
+            )
+        if n < MIN_PRESENT or not self.categories:
+            return out
+        known = [counter.get(c, 0) for c in self.categories]
+        other = n - sum(known)
+        observed = np.asarray([*known, other], dtype=np.float64)
+        # unseen categories get half a baseline count, so an expected frequency is never 0
+        expected = np.append(self.expected, 0.5)
+        out.append(self._chi_square(observed, expected))
+        if self.evaluate_constraints and self.monitoring.perform_comparison:
+            d = categorical_linf(observed, expected)
+            m = float(expected.sum())
+            value = robust(d, n, m) if self.monitoring.comparison_method == "Robust" else d
+            threshold = self.monitoring.categorical_comparison_threshold
+            out.append(
+                CheckResult(
+                    self.feature, "baseline_drift_check", EventKind.VIOLATION, value > threshold,
+                    value, threshold,
+                )
+            )
+        return out
+
+    def _chi_square(
+        self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]
+    ) -> CheckResult:
+        n = observed.sum()
+        exp = expected / expected.sum() * n
+        small = exp < MIN_EXPECTED
+        if small.any():
+            observed = np.append(observed[~small], observed[small].sum())
+            exp = np.append(exp[~small], exp[small].sum())
+        dof = max(observed.shape[0] - 1, 1)
+        statistic = float(np.sum((observed - exp) ** 2 / np.maximum(exp, 1e-12)))
+        critical = float(sps.chi2.isf(self.alpha, dof))
+        if math.isnan(critical):
+            critical = math.inf
+        return CheckResult(
+            self.feature, "distribution", EventKind.DRIFT, statistic > critical, statistic,
+            critical,
+        )

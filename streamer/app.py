@@ -1,0 +1,83 @@
+"""Assembles the parts named by a Config: baseline, decoder, monitor, sinks, metrics server."""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from detectors.baseline import Baseline, load_baseline
+from detectors.monitor import Monitor
+from sinks.prometheus import PrometheusSink
+from streamer.batch import FeatureLayout
+from streamer.config import Config, ConfigError
+from streamer.decode import CaptureDecoder, DecodeOptions
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Parts:
+    baseline: Baseline
+    decoder: CaptureDecoder
+    monitor: Monitor
+    metrics: PrometheusSink
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "driftstream" / "calibration"
+
+
+def build_parts(config: Config, *, metrics_required: bool) -> Parts:
+    """Load the baseline and build decoder, monitor and metrics sink.
+
+    `metrics_required`: when the user asked for a port explicitly, a port in use is a
+    configuration error; otherwise it is a warning and the run goes on without /metrics.
+    """
+    if config.baseline is None:
+        raise ConfigError("no baseline: pass --baseline DIR or set `baseline:` in the config")
+    baseline = load_baseline(config.baseline)
+    layout = FeatureLayout.from_baseline(baseline)
+    decoder = CaptureDecoder(
+        baseline,
+        DecodeOptions(
+            max_record_bytes=config.decode.max_record_bytes,
+            output_key=config.decode.output_key,
+            instance_key=config.decode.instance_key,
+        ),
+    )
+    detectors = config.detectors
+    if detectors.calibration.cache_dir is None:
+        detectors = detectors.model_copy(
+            update={
+                "calibration": detectors.calibration.model_copy(
+                    update={"cache_dir": default_cache_dir()}
+                )
+            }
+        )
+    monitor = Monitor(
+        baseline,
+        layout.numeric,
+        layout.categorical,
+        detectors,
+        endpoint=config.endpoint,
+        config_identity=config.identity(),
+    )
+    log.info("monitor_ready", baseline=baseline.identity, **monitor.summary())
+    metrics = PrometheusSink(
+        config.endpoint,
+        port=config.metrics.port if config.metrics.enabled else None,
+        host=config.metrics.host,
+    )
+    metrics.watch(lambda: monitor.current, lambda: monitor.state.active.keys())
+    try:
+        metrics.setup()
+    except OSError as exc:
+        where = f"{config.metrics.host}:{config.metrics.port}"
+        if metrics_required or exc.errno != errno.EADDRINUSE:
+            raise ConfigError(f"metrics.port: cannot serve metrics on {where}: {exc.strerror}")
+        log.warning("metrics_disabled", reason=f"{where} is in use", hint="pass --metrics-port")
+        metrics.port = None
+    return Parts(baseline, decoder, monitor, metrics)

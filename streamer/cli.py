@@ -1,0 +1,238 @@
+"""The `driftstream` command (contract: ../shared/docs/cli.md).
+
+Exit status: 0 on success (malformed records included: they are counted and reported), 2 for a
+usage or configuration error with one line naming it, 1 for anything else. No traceback for an
+expected error; set DRIFTSTREAM_DEBUG=1 to see one for an unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from detectors.baseline import BaselineError, build_baseline
+from sinks.base import Sink
+from sinks.console import ConsoleSink
+from sinks.events_file import EventsFileSink
+from streamer.app import build_parts
+from streamer.config import Config, ConfigError, load_config
+from streamer.files import FileSource, SourceError
+from streamer.pipeline import Pipeline, RunSummary
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+log = structlog.get_logger("driftstream")
+
+
+class UsageError(ValueError):
+    """Bad command-line usage; the message is one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse would exit 2 with usage; keep it one line
+        raise UsageError(message)
+
+
+def configure_logging(level: str) -> None:
+    """Structured logs to stderr, configured once here at the entry point."""
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event"]),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="driftstream", description="Streaming drift monitoring for ML endpoints")
+    p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("baseline", help="write statistics.json and constraints.json")
+    b.add_argument("data", type=Path, help="CSV or JSON Lines file, or a folder of them")
+    b.add_argument("--out", type=Path, default=Path("baseline"), help="output folder")
+    b.add_argument("--no-header", action="store_true", help="the CSV has no header row")
+    b.add_argument("--label-column", help="the column holding the model output")
+
+    r = sub.add_parser("replay", help="run captured records through the monitor")
+    r.add_argument("source", help="capture .jsonl/.jsonl.gz file, folder, or s3://bucket/prefix")
+    r.add_argument("--baseline", type=Path, help="folder with statistics.json/constraints.json")
+    r.add_argument("--config", type=Path, help="YAML config file")
+    r.add_argument("--events-out", type=Path, default=Path("events.jsonl"))
+    r.add_argument("--speed", type=float, help="replay at X times the recorded pace")
+    r.add_argument("--to", help="kafka://host:port/topic or kinesis://stream: re-publish instead")
+    r.add_argument("--metrics-port", type=int, help="serve /metrics here (0: any free port)")
+
+    run = sub.add_parser("run", help="the live service")
+    run.add_argument("--config", type=Path, required=True)
+
+    d = sub.add_parser("demo", help="generated traffic with a known drift; needs nothing else")
+    d.add_argument("--records", type=int, default=60_000)
+    d.add_argument("--rate", type=float, default=15_000.0, help="records per second")
+    d.add_argument("--metrics-port", type=int, default=9108)
+    d.add_argument("--events-out", type=Path, help="also write events.jsonl here")
+    return p
+
+
+def _install_stop_handlers(stop: threading.Event) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _progress_bar(total: int | None) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+    """A tqdm bar on a terminal (bytes, with a records counter); nothing otherwise."""
+    if not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, desc="replay")
+    records = [0]
+
+    def update(n_records: int, n_bytes: int) -> None:
+        records[0] += n_records
+        bar.update(n_bytes)
+        bar.set_postfix(records=records[0], refresh=False)
+
+    return update, bar.close
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    baseline = build_baseline(
+        args.data, args.out, header=not args.no_header, label_column=args.label_column
+    )
+    print(
+        f"wrote {args.out / 'statistics.json'} and {args.out / 'constraints.json'}: "
+        f"{len(baseline.features)} features, {int(baseline.item_count)} rows, "
+        f"identity {baseline.identity}"
+    )
+    return EXIT_OK
+
+
+def _replay_config(args: argparse.Namespace) -> Config:
+    overrides: dict[str, Any] = {}
+    if args.baseline is not None:
+        overrides["baseline"] = str(args.baseline)
+    if args.metrics_port is not None:
+        overrides["metrics.port"] = args.metrics_port
+    return load_config(args.config, **overrides)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if args.speed is not None and args.speed <= 0:
+        raise UsageError("--speed must be > 0")
+    if args.to is not None:
+        raise UsageError(f"--to {args.to}: re-publishing into Kafka or Kinesis is not built yet")
+    if args.source.startswith("s3://"):
+        raise UsageError(f"{args.source}: replay from S3 is not built yet; copy the files locally")
+    config = _replay_config(args)
+    source = FileSource(Path(args.source), max_line_bytes=config.decode.max_record_bytes)
+    parts = build_parts(config, metrics_required=args.metrics_port is not None)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    sinks: list[Sink] = [EventsFileSink(args.events_out), parts.metrics]
+    progress, close_progress = _progress_bar(source.total_bytes)
+    if sys.stderr.isatty():
+        sinks.append(ConsoleSink(_tqdm_write))
+    for sink in sinks:
+        sink.setup()
+    pipeline = Pipeline(
+        source, parts.decoder, parts.monitor, sinks, batch_size=64 if args.speed else
+        config.batch_size, telemetry=parts.metrics, progress=progress, speed=args.speed,
+        stop=stop,
+    )
+    try:
+        summary = pipeline.run()
+    finally:
+        close_progress()
+        for sink in sinks:
+            sink.close()
+        source.close()
+    _print_summary(summary, args.events_out)
+    return EXIT_OK
+
+
+def _tqdm_write(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
+    rejected = sum(summary.rejected.values())
+    rate = summary.records_read / summary.seconds if summary.seconds else 0.0
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(summary.events.items())) or "none"
+    print(
+        f"{summary.records_read} records read, {summary.records_used} used, {rejected} rejected "
+        f"in {summary.seconds:.2f}s ({rate:,.0f} records/s); events: {kinds}"
+        + (f"; written to {events_out}" if events_out else ""),
+        file=sys.stderr,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    load_config(args.config)
+    raise ConfigError(f"{args.config}: no live sources are configured (Kafka comes next)")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streamer.demo import run_demo
+
+    if args.records < 10_000:
+        raise UsageError("--records must be at least 10000 (the drift starts half-way)")
+    if args.rate <= 0:
+        raise UsageError("--rate must be > 0")
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    return run_demo(
+        records=args.records, rate=args.rate, metrics_port=args.metrics_port,
+        events_out=args.events_out, stop=stop,
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "baseline": cmd_baseline,
+    "replay": cmd_replay,
+    "run": cmd_run,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as exc:
+        print(f"driftstream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(args.log_level)
+    try:
+        return COMMANDS[args.command](args)
+    except (UsageError, ConfigError, BaselineError, SourceError) as exc:
+        print(f"driftstream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as exc:
+        if os.environ.get("DRIFTSTREAM_DEBUG"):
+            raise
+        print(f"driftstream: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
