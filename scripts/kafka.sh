@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# Single-node Apache Kafka 4.x (KRaft, combined broker/controller on loopback) from Maven Central
+# jars, for development and tests on machines without a Docker engine. See docs/infra-notes.md.
+#
+#   scripts/kafka.sh fetch          copy the broker's runtime jars into .services/kafka/lib (cached)
+#   scripts/kafka.sh start [PORT]   format a fresh data dir, start the broker, wait until it is ready,
+#                                   print 127.0.0.1:PORT (also written to .services/kafka/bootstrap)
+#   scripts/kafka.sh stop           stop the broker started by `start`
+#   scripts/kafka.sh status         exit 0 and print the bootstrap address when the broker runs
+#
+# PORT defaults to 19092; the controller listens on PORT+1. KAFKA_START_TIMEOUT (seconds, default
+# 90) bounds the wait for readiness; KAFKA_HEAP_OPTS overrides the JVM heap flags.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+POM="$ROOT/scripts/kafka/pom.xml"
+KAFKA_DIR="$ROOT/.services/kafka"
+LIB_DIR="$KAFKA_DIR/lib"
+DATA_DIR="$KAFKA_DIR/data"
+PID_FILE="$KAFKA_DIR/broker.pid"
+LOG_FILE="$KAFKA_DIR/broker.log"
+BOOTSTRAP_FILE="$KAFKA_DIR/bootstrap"
+STAMP_FILE="$LIB_DIR/.fetched"
+DEFAULT_PORT=19092
+READY_LINE="Kafka Server started"
+
+log() { echo "kafka.sh: $*" >&2; }
+die() { log "$*"; exit 1; }
+
+pom_stamp() { sha256sum "$POM" | cut -d' ' -f1; }
+
+is_fetched() { [[ -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$(pom_stamp)" ]]; }
+
+cmd_fetch() {
+    if is_fetched; then
+        log "jars already in $LIB_DIR"
+        return 0
+    fi
+    command -v mvn >/dev/null || die "mvn not found (apt-get install -y maven)"
+    command -v java >/dev/null || die "java not found (Kafka 4.x needs Java 17+)"
+    local tmp="$KAFKA_DIR/lib.tmp"
+    rm -rf "$tmp"
+    mkdir -p "$KAFKA_DIR"
+    log "fetching Kafka runtime jars (first run downloads ~45 MB into ~/.m2)"
+    # outputDirectory must be absolute: Maven resolves relative paths against the pom's folder.
+    mvn -B -q -f "$POM" \
+        org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$tmp" >"$KAFKA_DIR/fetch.log" 2>&1 \
+        || { cat "$KAFKA_DIR/fetch.log" >&2; die "mvn copy-dependencies failed"; }
+    compgen -G "$tmp/kafka_2.13-*.jar" >/dev/null || die "no kafka_2.13 jar after fetch"
+    compgen -G "$tmp/log4j-slf4j-impl-*.jar" >/dev/null || die "no log4j binding after fetch"
+    pom_stamp >"$tmp/.fetched"
+    rm -rf "$LIB_DIR"
+    mv "$tmp" "$LIB_DIR"
+    log "jars in $LIB_DIR: $(find "$LIB_DIR" -name '*.jar' | wc -l)"
+}
+
+broker_pid() {
+    # Prints the pid of our running broker; fails when there is none (or the pid was reused).
+    [[ -f "$PID_FILE" ]] || return 1
+    local pid
+    pid="$(cat "$PID_FILE")"
+    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "kafka.Kafka" || return 1
+    echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+now() { date +%s.%N; }
+
+write_config() {
+    local port="$1" cport="$2"
+    cat >"$KAFKA_DIR/server.properties" <<EOF
+# Written by scripts/kafka.sh start; rewritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA_DIR
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+EOF
+    # A properties file: Kafka's shipped YAML config needs a jar this classpath may not carry.
+    cat >"$KAFKA_DIR/log4j2.properties" <<'EOF'
+# Written by scripts/kafka.sh start. Quiet broker; the start-up line stays visible for polling.
+status = warn
+name = driftstream-kafka
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.raftserver.name = kafka.server.KafkaRaftServer
+logger.raftserver.level = INFO
+EOF
+}
+
+cmd_start() {
+    local port="${1:-$DEFAULT_PORT}"
+    [[ "$port" =~ ^[0-9]+$ ]] || die "PORT must be a number, got '$port'"
+    local cport=$((port + 1))
+    local bootstrap="127.0.0.1:$port"
+    local timeout="${KAFKA_START_TIMEOUT:-90}"
+
+    local pid
+    if pid="$(broker_pid)"; then
+        local running
+        running="$(cat "$BOOTSTRAP_FILE" 2>/dev/null || true)"
+        [[ "$running" == "$bootstrap" ]] || die "a broker already runs (pid $pid, ${running:-?}); stop it first"
+        log "already running (pid $pid)"
+        echo "$bootstrap"
+        return 0
+    fi
+    for p in "$port" "$cport"; do
+        ! port_open "$p" || die "port $p on 127.0.0.1 is already in use"
+    done
+
+    cmd_fetch
+    local t0
+    t0="$(now)"
+    write_config "$port" "$cport"
+    rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
+    local cluster_id
+    # A cluster id is 16 random bytes in URL-safe base64 without padding: 22 characters.
+    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+    local heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+    # "lib/*" stays quoted: the JVM expands the wildcard, not the shell.
+    # shellcheck disable=SC2086
+    java $heap -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
+        kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+        -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 \
+        || { cat "$KAFKA_DIR/format.log" >&2; die "StorageTool format failed"; }
+
+    # shellcheck disable=SC2086
+    nohup java $heap -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
+        kafka.Kafka "$KAFKA_DIR/server.properties" >"$LOG_FILE" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$PID_FILE"
+
+    local deadline=$((SECONDS + timeout))
+    # The broker's own word that it serves requests (its PLAINTEXT port opens at the same moment).
+    until grep -q "$READY_LINE" "$LOG_FILE" 2>/dev/null; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 40 "$LOG_FILE" >&2 || true
+            rm -f "$PID_FILE"
+            die "broker exited during start-up (log: $LOG_FILE)"
+        fi
+        if ((SECONDS >= deadline)); then
+            tail -n 40 "$LOG_FILE" >&2 || true
+            cmd_stop
+            die "broker not ready after ${timeout}s (log: $LOG_FILE)"
+        fi
+        sleep 0.2
+    done
+    echo "$bootstrap" >"$BOOTSTRAP_FILE"
+    log "ready in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s" \
+        "(format + boot; pid $pid, log $LOG_FILE)"
+    echo "$bootstrap"
+}
+
+cmd_stop() {
+    local pid
+    if ! pid="$(broker_pid)"; then
+        log "not running"
+        rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
+        return 0
+    fi
+    kill -TERM "$pid"
+    local deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "no clean shutdown after 30s; killing pid $pid"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$PID_FILE" "$BOOTSTRAP_FILE"
+    log "stopped (pid $pid)"
+}
+
+cmd_status() {
+    local pid
+    if pid="$(broker_pid)"; then
+        echo "running pid=$pid bootstrap=$(cat "$BOOTSTRAP_FILE" 2>/dev/null || echo starting)"
+        return 0
+    fi
+    echo "stopped"
+    return 3
+}
+
+main() {
+    local cmd="${1:-}"
+    shift || true
+    case "$cmd" in
+        fetch) cmd_fetch ;;
+        start) cmd_start "$@" ;;
+        stop) cmd_stop ;;
+        status) cmd_status ;;
+        *) echo "usage: $0 {fetch|start [PORT]|stop|status}" >&2; exit 2 ;;
+    esac
+}
+
+main "$@"
