@@ -1,0 +1,39 @@
+"""Model Monitor baselines: profile training data, write and read statistics.json/constraints.json.
+
+`build_baseline` is the CLI's entry point; `load_baseline` gives the frozen `Baseline` that the
+decoder schema, detector calibration and distribution checks read.
+"""
+
+from detectors.baseline.build import build_baseline
+from detectors.baseline.errors import BaselineError
+from detectors.baseline.files import load_baseline, write_baseline
+from detectors.baseline.model import (
+    NUMERIC_TYPES,
+    PREDICTION,
+    Baseline,
+    CategoricalStats,
+    FeatureBaseline,
+    InferredType,
+    MonitoringConfig,
+    NumericStats,
+    is_output_name,
+)
+from detectors.baseline.profile import DatasetProfile, profile_rows
+
+__all__ = [
+    "NUMERIC_TYPES",
+    "PREDICTION",
+    "Baseline",
+    "BaselineError",
+    "CategoricalStats",
+    "DatasetProfile",
+    "FeatureBaseline",
+    "InferredType",
+    "MonitoringConfig",
+    "NumericStats",
+    "build_baseline",
+    "is_output_name",
+    "load_baseline",
+    "profile_rows",
+    "write_baseline",
+]

@@ -1,0 +1,505 @@
+"""Profile training data into Model Monitor's per-feature statistics, in one streaming pass.
+
+Called by `build_baseline` (the CLI's `baseline` command) before `write_baseline`. Reads a CSV file
+(header row by default; without one, columns are named `_c0`, `_c1`, ... as Spark names them), a
+JSON Lines file of flat objects, or a folder of such files (`.csv`, `.jsonl`, `.json`, sorted by
+path), `batch_rows` rows at a time, so memory stays bounded whatever the file size: per column a
+KLL sketch, a distinct-value counter and at most 119 category counts.
+
+The statistics follow what Model Monitor (Deequ 2.0.2) writes: missing is an empty CSV cell, a
+JSON null or an absent JSON key; a column is Integral if every present value parses as an integer,
+Fractional if every present value parses as a float, String otherwise; `std_dev` is the population
+standard deviation; the numeric histogram has 10 equal-width buckets counted from the sketch;
+categorical buckets exist only for columns with fewer than 120 distinct values.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from detectors.baseline.errors import BaselineError
+from detectors.baseline.kll import DEFAULT_C, DEFAULT_K, KLLSketch, weighted_rank
+from detectors.baseline.model import PREDICTION, InferredType
+
+CARDINALITY_THRESHOLD = 120  # Deequ's DEFAULT_CARDINALITY_THRESHOLD for categorical histograms
+HISTOGRAM_BUCKETS = 10  # Model Monitor's fixed numeric histogram size
+BATCH_ROWS = 65_536
+CSV_SUFFIXES = frozenset({".csv"})
+JSON_SUFFIXES = frozenset({".jsonl", ".json"})
+
+FloatArray = npt.NDArray[np.float64]
+HashArray = npt.NDArray[np.uint64]
+
+
+@dataclass(frozen=True)
+class HistogramBucket:
+    """One equal-width bucket of `distribution.kll.buckets`; the last includes its upper bound."""
+
+    lower_bound: float
+    upper_bound: float
+    count: float
+
+
+@dataclass(frozen=True)
+class NumericProfile:
+    """`numerical_statistics` of one Integral or Fractional column."""
+
+    mean: float
+    sum: float
+    std_dev: float  # population standard deviation (divides by num_present)
+    min: float
+    max: float
+    approximate_num_distinct_values: int
+    buckets: tuple[HistogramBucket, ...]
+    sketch_levels: tuple[tuple[float, ...], ...]  # Deequ compactor buffers, level 0 first
+    sketch_k: int = DEFAULT_K
+    sketch_c: float = DEFAULT_C
+
+
+@dataclass(frozen=True)
+class StringProfile:
+    """`string_statistics` of one String column."""
+
+    distinct_count: int
+    counts: dict[str, int] | None  # category -> rows, only below CARDINALITY_THRESHOLD distinct
+
+
+@dataclass(frozen=True)
+class ColumnProfile:
+    """Everything measured about one column; exactly one of `numeric` / `string` is set."""
+
+    name: str
+    inferred_type: InferredType
+    num_present: int
+    num_missing: int
+    numeric: NumericProfile | None = None
+    string: StringProfile | None = None
+
+    @property
+    def completeness(self) -> float:
+        """Fraction of rows where the column is present."""
+        total = self.num_present + self.num_missing
+        return self.num_present / total if total else 0.0
+
+
+@dataclass(frozen=True)
+class DatasetProfile:
+    """The whole data set: row count and columns in statistics.json order (outputs first)."""
+
+    item_count: int
+    columns: tuple[ColumnProfile, ...]
+
+
+def profile_rows(
+    data: Path,
+    *,
+    header: bool = True,
+    label_column: str | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> DatasetProfile:
+    """Profile a CSV / JSON Lines file or a folder of them in one bounded-memory pass.
+
+    `header` applies to CSV only. `label_column` names the model-output column: it is renamed
+    `prediction` and placed first, as Model Monitor expects output columns first; the other
+    columns keep their order (JSON columns in order of first appearance).
+    Raises BaselineError naming the file and line for a row with the wrong number of columns,
+    invalid or nested JSON, or undecodable text; and for an empty data set or an unknown label.
+    """
+    if batch_rows < 1:
+        raise ValueError(f"batch_rows must be >= 1, got {batch_rows!r}")
+    files = _data_files(data)
+    if files[0].suffix.lower() in JSON_SUFFIXES:
+        batches = _json_batches(files, batch_rows)
+    else:
+        batches = _csv_batches(files, header=header, batch_rows=batch_rows)
+    columns: list[_ColumnAccumulator] = []
+    rows = 0
+    for names, cells in batches:
+        # JSON may reveal new keys late; those columns were missing from every earlier row
+        columns.extend(_ColumnAccumulator(name, missing=rows) for name in names[len(columns) :])
+        for column, values in zip(columns, cells, strict=True):
+            column.add(values)
+        rows += len(cells[0]) if cells else 0
+    if rows == 0:
+        raise BaselineError(f"{data}: no data rows to profile")
+    profiles = [column.result() for column in columns]
+    return DatasetProfile(item_count=rows, columns=_outputs_first(profiles, label_column, data))
+
+
+def _outputs_first(
+    profiles: list[ColumnProfile], label_column: str | None, data: Path
+) -> tuple[ColumnProfile, ...]:
+    if label_column is None:
+        return tuple(profiles)
+    names = [p.name for p in profiles]
+    if label_column not in names:
+        raise BaselineError(
+            f"{data}: label column {label_column!r} not found; columns are {', '.join(names)}"
+        )
+    if label_column != PREDICTION and PREDICTION in names:
+        raise BaselineError(
+            f"{data}: cannot rename label column {label_column!r} to {PREDICTION!r}: "
+            f"a column named {PREDICTION!r} already exists"
+        )
+    label = next(p for p in profiles if p.name == label_column)
+    return (replace(label, name=PREDICTION), *(p for p in profiles if p is not label))
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+_Batch = tuple[list[str], list[Sequence[str]]]  # column names so far, cells per column
+
+
+def _data_files(data: Path) -> list[Path]:
+    if data.is_file():
+        return [data]
+    if not data.is_dir():
+        raise BaselineError(f"{data}: no such file or folder")
+    # Spark skips files whose names start with "." or "_" (_SUCCESS, .crc); so do we
+    files = sorted(
+        p
+        for p in data.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in CSV_SUFFIXES | JSON_SUFFIXES
+        and not any(part.startswith((".", "_")) for part in p.relative_to(data).parts)
+    )
+    if not files:
+        raise BaselineError(f"{data}: no .csv, .jsonl or .json files in folder")
+    kinds = {p.suffix.lower() in JSON_SUFFIXES for p in files}
+    if len(kinds) > 1:
+        raise BaselineError(f"{data}: folder mixes CSV and JSON files; profile them separately")
+    return files
+
+
+def _csv_batches(files: list[Path], *, header: bool, batch_rows: int) -> Iterator[_Batch]:
+    names: list[str] | None = None
+    for path in files:
+        batch: list[list[str]] = []
+        first_row = True
+        for line_no, row in _csv_rows(path):
+            if first_row:
+                first_row = False
+                if names is None:
+                    names = _csv_names(row, header=header, path=path)
+                    if header:
+                        continue
+                elif header:
+                    if _csv_names(row, header=True, path=path) != names:
+                        raise BaselineError(
+                            f"{path}:{line_no}: header differs from the first file's header"
+                        )
+                    continue
+            assert names is not None  # set from the first row
+            if len(row) != len(names):
+                raise BaselineError(
+                    f"{path}:{line_no}: expected {len(names)} columns, found {len(row)}"
+                )
+            batch.append(row)
+            if len(batch) >= batch_rows:
+                yield names, list(zip(*batch, strict=True))
+                batch = []
+        if batch and names is not None:
+            yield names, list(zip(*batch, strict=True))
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Non-blank rows of one CSV file with the line number where each ends."""
+    try:
+        # utf-8-sig: spreadsheet exports start with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            try:
+                for row in reader:
+                    if row:  # Spark skips blank lines too
+                        yield reader.line_num, row
+            except csv.Error as exc:
+                raise BaselineError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read ({exc.strerror})") from exc
+
+
+def _csv_names(row: list[str], *, header: bool, path: Path) -> list[str]:
+    if not header:
+        return [f"_c{i}" for i in range(len(row))]
+    # Spark names an empty header cell by its position
+    names = [cell.strip() or f"_c{i}" for i, cell in enumerate(row)]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise BaselineError(f"{path}:1: duplicate column names {', '.join(duplicates)}")
+    return names
+
+
+def _json_batches(files: list[Path], batch_rows: int) -> Iterator[_Batch]:
+    names: dict[str, None] = {}  # insertion-ordered set: column order is first appearance
+    batch: list[dict[str, str]] = []
+    for path in files:
+        try:
+            with path.open("rb") as fh:
+                for line_no, line in enumerate(fh, start=1):
+                    if not line.strip():
+                        continue
+                    row = _json_row(line, path, line_no)
+                    names.update(dict.fromkeys(row))
+                    batch.append(row)
+                    if len(batch) >= batch_rows:
+                        yield _json_columns(names, batch)
+                        batch = []
+        except OSError as exc:
+            raise BaselineError(f"{path}: cannot read ({exc.strerror})") from exc
+    if batch:
+        yield _json_columns(names, batch)
+
+
+def _json_row(line: bytes, path: Path, line_no: int) -> dict[str, str]:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{line_no}: invalid JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict):
+        raise BaselineError(f"{path}:{line_no}: expected a JSON object per line")
+    row: dict[str, str] = {}
+    for key, value in obj.items():
+        # cells become text so CSV and JSON share one inference path: 3 -> Integral,
+        # 3.0 -> Fractional ("3.0" has a decimal point), true -> String, null -> missing
+        if value is None:
+            row[key] = ""
+        elif isinstance(value, bool):
+            row[key] = "true" if value else "false"
+        elif isinstance(value, int | str):
+            row[key] = str(value)
+        elif isinstance(value, float):
+            row[key] = repr(value)
+        else:
+            raise BaselineError(
+                f"{path}:{line_no}: key {key!r} holds a nested {type(value).__name__}; "
+                "only flat JSON objects are supported"
+            )
+    return row
+
+
+def _json_columns(names: dict[str, None], batch: list[dict[str, str]]) -> _Batch:
+    return list(names), [[row.get(name, "") for row in batch] for name in names]
+
+
+# --- per-column accumulation -----------------------------------------------------------------
+
+
+class _ColumnAccumulator:
+    """Running statistics of one column; numeric state is dropped once a value is not a number."""
+
+    def __init__(self, name: str, *, missing: int = 0) -> None:
+        self.name = name
+        self._present = 0
+        self._missing = missing
+        self._numeric: _NumericAccumulator | None = _NumericAccumulator()
+        self._counts: Counter[str] | None = Counter()
+        self._distinct = _DistinctCounter()
+
+    def add(self, cells: Sequence[str]) -> None:
+        missing = cells.count("")
+        present = [c for c in cells if c] if missing else list(cells)
+        self._missing += missing
+        self._present += len(present)
+        if not present:
+            return
+        self._distinct.add(_hash_strings(present))
+        if self._counts is not None:
+            self._counts.update(present)
+            if len(self._counts) >= CARDINALITY_THRESHOLD:
+                self._counts = None  # high cardinality: no categorical buckets, free the memory
+        if self._numeric is not None:
+            parsed = _parse_numbers(present)
+            if parsed is None:
+                self._numeric = None
+            else:
+                self._numeric.add(*parsed)
+
+    def result(self) -> ColumnProfile:
+        if self._numeric is not None and self._present > 0:
+            numeric = self._numeric.result(self._distinct.estimate())
+            kind: InferredType = "Integral" if self._numeric.integral else "Fractional"
+            return ColumnProfile(self.name, kind, self._present, self._missing, numeric=numeric)
+        if self._counts is not None:
+            string = StringProfile(len(self._counts), dict(self._counts))
+        else:
+            # the exact counter stopped at the threshold; keep the estimate consistent with that
+            string = StringProfile(max(self._distinct.estimate(), CARDINALITY_THRESHOLD), None)
+        # a column with no present value at all is String: there is nothing to sketch
+        return ColumnProfile(self.name, "String", self._present, self._missing, string=string)
+
+
+def _parse_numbers(present: list[str]) -> tuple[FloatArray, bool] | None:
+    """Parse cells as floats; None if any is not a finite plain-ASCII decimal number.
+
+    float() also accepts "nan", "inf", "1_000" and non-ASCII digits; Spark's CSV reader does not,
+    and a NaN would poison every statistic, so those make the column String.
+    """
+    text = "\x1f".join(present)
+    if "_" in text or not text.isascii():
+        return None
+    try:
+        values = np.array(present, dtype=np.float64)
+    except ValueError:
+        return None
+    if not np.isfinite(values).all():
+        return None
+    integral = not any(ch in text for ch in ".eE")
+    return values, integral
+
+
+class _NumericAccumulator:
+    """Count, exact sum, mean and M2 (Chan et al. batch merge), min, max and the KLL sketch."""
+
+    def __init__(self) -> None:
+        self.integral = True
+        self._n = 0
+        self._sum = 0.0
+        self._mean = 0.0
+        self._m2 = 0.0
+        self._min = math.inf
+        self._max = -math.inf
+        self._sketch = KLLSketch()
+
+    def add(self, values: FloatArray, integral: bool) -> None:
+        self.integral = self.integral and integral
+        nb = values.size
+        batch_sum = math.fsum(values.tolist())  # correctly rounded, so small sums are exact
+        batch_mean = batch_sum / nb
+        deviations = values - batch_mean
+        batch_m2 = float(np.dot(deviations, deviations))
+        total = self._n + nb
+        delta = batch_mean - self._mean
+        self._mean += delta * nb / total
+        self._m2 += batch_m2 + delta * delta * self._n * nb / total
+        self._n = total
+        self._sum += batch_sum
+        self._min = min(self._min, float(values.min()))
+        self._max = max(self._max, float(values.max()))
+        self._sketch.update_many(values)
+
+    def result(self, distinct: int) -> NumericProfile:
+        return NumericProfile(
+            mean=self._sum / self._n,
+            sum=self._sum,
+            std_dev=math.sqrt(max(self._m2, 0.0) / self._n),
+            min=self._min,
+            max=self._max,
+            approximate_num_distinct_values=distinct,
+            buckets=_histogram(self._sketch, self._min, self._max),
+            sketch_levels=tuple(tuple(level) for level in self._sketch.levels()),
+            sketch_k=self._sketch.k,
+            sketch_c=self._sketch.c,
+        )
+
+
+def _histogram(sketch: KLLSketch, lo: float, hi: float) -> tuple[HistogramBucket, ...]:
+    """Deequ's KLL buckets: rank_exclusive(upper) - rank_exclusive(lower); the last is inclusive."""
+    bounds = [lo + (hi - lo) * i / HISTOGRAM_BUCKETS for i in range(HISTOGRAM_BUCKETS + 1)]
+    # lo + (hi - lo) * 10 / 10 can round below hi, which would drop the max from every bucket
+    bounds[0], bounds[-1] = lo, hi
+    items, weights = sketch.items_and_weights()
+    below = weighted_rank(items, weights, bounds, inclusive=False)
+    counts = np.diff(below)
+    counts[-1] = weighted_rank(items, weights, [hi], inclusive=True)[0] - below[-2]
+    return tuple(
+        HistogramBucket(bounds[i], bounds[i + 1], float(counts[i]))
+        for i in range(HISTOGRAM_BUCKETS)
+    )
+
+
+# --- distinct counting -----------------------------------------------------------------------
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_SHORT_TEXT = 64  # code points; longer cells are hashed one by one to bound the array width
+
+
+def _hash_strings(values: Sequence[str]) -> HashArray:
+    """Stable 64-bit hashes of cell texts (the same in every process, unlike hash()).
+
+    Short cells, the usual case, are hashed together in numpy (FNV-1a over code points, then a
+    SplitMix64 finaliser); long ones one by one with BLAKE2b, so that no array is ever as wide
+    as the longest cell times the batch. Which of the two applies depends only on the cell's
+    own length, so a value always gets the same hash. (numpy drops trailing NUL characters, so
+    "a" and "a\\x00" count as one value.)
+    """
+    if max(map(len, values)) <= _SHORT_TEXT:
+        return _fnv_hash(values)
+    hashes = np.empty(len(values), dtype=np.uint64)
+    short = [i for i, v in enumerate(values) if len(v) <= _SHORT_TEXT]
+    hashes[short] = _fnv_hash([values[i] for i in short])
+    for i in sorted(set(range(len(values))).difference(short)):
+        digest = hashlib.blake2b(values[i].encode("utf-8", "surrogatepass"), digest_size=8)
+        hashes[i] = int.from_bytes(digest.digest(), "little")
+    return hashes
+
+
+def _fnv_hash(values: Sequence[str]) -> HashArray:
+    if not values:
+        return np.empty(0, dtype=np.uint64)
+    text = np.array(values, dtype=np.str_)
+    lengths = np.char.str_len(text)
+    width = text.dtype.itemsize // 4
+    codes = text.view(np.uint32).reshape(len(values), width).astype(np.uint64)
+    h = np.full(len(values), _FNV_OFFSET, dtype=np.uint64)
+    for j in range(width):
+        # positions past a cell's end are padding; skipping them keeps the hash independent
+        # of the other cells in the batch
+        h = np.where(lengths > j, (h ^ codes[:, j]) * _FNV_PRIME, h)
+    return _splitmix64(h)
+
+
+def _splitmix64(z: HashArray) -> HashArray:
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
+
+
+class _DistinctCounter:
+    """Distinct values: exact up to EXACT_LIMIT, then HyperLogLog (p=14, about 0.8 % error).
+
+    Deequ's `approximate_num_distinct_values` / `distinct_count` are HyperLogLog estimates too;
+    counting exactly while the set is small keeps small baselines exact and reproducible.
+    """
+
+    P = 14
+    EXACT_LIMIT = 16_384
+
+    def __init__(self) -> None:
+        self._registers = np.zeros(1 << self.P, dtype=np.uint8)
+        self._exact: HashArray | None = np.empty(0, dtype=np.uint64)
+
+    def add(self, hashes: HashArray) -> None:
+        bucket = (hashes >> np.uint64(64 - self.P)).astype(np.intp)
+        rest = hashes & np.uint64((1 << (64 - self.P)) - 1)
+        # rest < 2**50 is exact as a float64, so frexp's exponent is its bit length (0 for 0)
+        _, bit_length = np.frexp(rest.astype(np.float64))
+        rho = (64 - self.P) - bit_length + 1  # position of the first 1-bit in the remainder
+        np.maximum.at(self._registers, bucket, rho.astype(np.uint8))
+        if self._exact is not None:
+            self._exact = np.union1d(self._exact, hashes)
+            if self._exact.size > self.EXACT_LIMIT:
+                self._exact = None
+
+    def estimate(self) -> int:
+        if self._exact is not None:
+            return int(self._exact.size)
+        m = float(self._registers.size)
+        alpha = 0.7213 / (1.0 + 1.079 / m)
+        raw = alpha * m * m / float(np.sum(np.exp2(-self._registers.astype(np.float64))))
+        zeros = int(np.count_nonzero(self._registers == 0))
+        if raw <= 2.5 * m and zeros:
+            return round(m * math.log(m / zeros))  # linear counting for small cardinalities
+        return round(raw)
