@@ -62,13 +62,19 @@ class DriftDetector(ABC):
     def update_many(self, xs: FloatArray) -> IndexArray:
         """Add values in order; return the positions in `xs` that raised an alarm."""
         hits: list[int] = []
+        stats: list[tuple[float, float]] = []
         for i, x in enumerate(xs.tolist()):
             self.update(x)
             if self._drift_detected:
                 hits.append(i)
-        self._alarm_values = np.full(len(hits), np.nan)
-        self._alarm_thresholds = np.full(len(hits), np.nan)
+                stats.append(self._alarm_statistic())
+        self._alarm_values = np.asarray([v for v, _ in stats], dtype=np.float64)
+        self._alarm_thresholds = np.asarray([t for _, t in stats], dtype=np.float64)
         return np.asarray(hits, dtype=np.int64)
+
+    def _alarm_statistic(self) -> tuple[float, float]:
+        """(value, threshold) right after an alarm; NaN where the implementation hides them."""
+        return (float("nan"), float("nan"))
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:

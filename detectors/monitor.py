@@ -56,6 +56,13 @@ DETECTOR_ORDER = (
 DRIFT_EVIDENCE = frozenset({"adwin", "page_hinkley", "distribution", "baseline_drift_check"})
 
 
+STATE_VERSION = 1
+
+
+def _evidence_list(ev: Evidence) -> list[Any]:
+    return [ev.detector, ev.value, ev.threshold, ev.record_index]
+
+
 class RowBatch(Protocol):
     """What the monitor reads from a decoded batch (streamer.batch.DecodedBatch fits)."""
 
@@ -381,6 +388,73 @@ class Monitor:
         return out
 
     # -- state ------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the monitor has learnt, as JSON-compatible data (NaN written as null)."""
+        return {
+            "version": STATE_VERSION,
+            "baseline": self.baseline.identity,
+            "rows_seen": self.state.rows_seen,
+            "active": [
+                [r.feature, r.detector, r.kind.value, r.value, r.threshold]
+                for r in self.state.active.values()
+            ],
+            "alarms": {
+                feature: [[a.row, *_evidence_list(a.evidence)] for a in alarms]
+                for feature, alarms in self.state.alarms.items()
+            },
+            "sequential": {
+                seq.name: {det.name: det.state_dict() for det in seq.detectors}
+                for seq in self._sequential
+            },
+            "policy": self.policy.state_dict(),
+            "tail": {
+                "numeric": [[None if v != v else v for v in row] for row in
+                            self._tail_numeric.tolist()],
+                "categorical": self._tail_categorical.tolist(),
+                "record": self._tail_record.tolist(),
+                "time": self._tail_time,
+                "id": self._tail_id,
+            },
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict()` output; the baseline must be the same one."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"monitor state version {state.get('version')!r} is not "
+                             f"{STATE_VERSION}; delete the checkpoint to start afresh")
+        if state["baseline"] != self.baseline.identity:
+            raise ValueError(
+                f"checkpoint was made with baseline {state['baseline']}, not "
+                f"{self.baseline.identity}; delete the checkpoint to start afresh"
+            )
+        self.state = MonitorState(rows_seen=int(state["rows_seen"]))
+        for feature, detector, kind, value, threshold in state["active"]:
+            self.state.active[(feature, detector)] = CheckResult(
+                feature, detector, EventKind(kind), True, value, threshold
+            )
+        for feature, alarms in state["alarms"].items():
+            self.state.alarms[feature] = [
+                _Alarm(int(a[0]), Evidence(a[1], a[2], a[3], int(a[4]))) for a in alarms
+            ]
+        for seq in self._sequential:
+            saved = state["sequential"][seq.name]
+            for det in seq.detectors:
+                det.load_state(saved[det.name])
+        self.policy.load_state(state["policy"])
+        tail = state["tail"]
+        n_num = len(self.numeric_columns)
+        self._tail_numeric = np.asarray(
+            [[np.nan if v is None else v for v in row] for row in tail["numeric"]],
+            dtype=np.float64,
+        ).reshape(-1, n_num)
+        cat = np.empty((len(tail["categorical"]), len(self.categorical_columns)), dtype=object)
+        for i, row in enumerate(tail["categorical"]):
+            cat[i, :] = row
+        self._tail_categorical = cat
+        self._tail_record = np.asarray(tail["record"], dtype=np.int64)
+        self._tail_time = list(tail["time"])
+        self._tail_id = list(tail["id"])
 
     def summary(self) -> dict[str, Any]:
         """Calibration figures for logs and the run summary."""

@@ -82,8 +82,8 @@ class PageHinkley(DriftDetector):
     >>> import numpy as np
     >>> rng = np.random.default_rng(42)
     >>> xs = np.concatenate([rng.normal(0, 1, 1000), rng.normal(1, 1, 1000)])
-    >>> PageHinkley(delta=0.25, threshold=20.0).update_many(xs).tolist()
-    [1030]
+    >>> PageHinkley(delta=0.25, threshold=20.0, alpha=1.0).update_many(xs).tolist()
+    [1021]
     """
 
     name: ClassVar[str] = "page_hinkley"
@@ -185,6 +185,11 @@ class RiverPageHinkley(DriftDetector):
     def update(self, x: float) -> None:
         self._river.update(x)
         self._drift_detected = bool(self._river.drift_detected)
+
+    def _alarm_statistic(self) -> tuple[float, float]:
+        r = self._river
+        value = max(r._sum_increase - r._min_increase, r._max_decrease - r._sum_decrease)
+        return (float(value), float(self.threshold))
 
     def state_dict(self) -> dict[str, Any]:
         r = self._river
