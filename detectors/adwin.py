@@ -126,7 +126,12 @@ def _epsilon(
 
 @njit(cache=True)
 def _cut_exceeds(
-    n0: float, n1: float, delta_mean: float, delta: float, width: float, variance: float,
+    n0: float,
+    n1: float,
+    delta_mean: float,
+    delta: float,
+    width: float,
+    variance: float,
     min_window_length: float,
 ) -> bool:
     return abs(delta_mean) > _epsilon(n0, n1, delta, width, variance, min_window_length)
@@ -178,14 +183,20 @@ def _detect(
                     n1 >= min_window_length
                     and n0 >= min_window_length
                     and _cut_exceeds(
-                        n0, n1, delta_mean, delta, fstate[_WIDTH], fstate[_VARIANCE],
+                        n0,
+                        n1,
+                        delta_mean,
+                        delta,
+                        fstate[_WIDTH],
+                        fstate[_VARIANCE],
                         min_window_length,
                     )
                 ):
                     if not change:
                         stats[0] = abs(delta_mean)
-                        stats[1] = _epsilon(n0, n1, delta, fstate[_WIDTH], fstate[_VARIANCE],
-                                            min_window_length)
+                        stats[1] = _epsilon(
+                            n0, n1, delta, fstate[_WIDTH], fstate[_VARIANCE], min_window_length
+                        )
                     reduce_width = True
                     change = True
                     if fstate[_WIDTH] > 0.0:
@@ -197,7 +208,10 @@ def _detect(
 
 @njit(cache=True)
 def _reset_state(
-    totals: np.ndarray, variances: np.ndarray, counts: np.ndarray, fstate: np.ndarray,
+    totals: np.ndarray,
+    variances: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
     istate: np.ndarray,
 ) -> None:
     totals[:] = 0.0
@@ -230,8 +244,16 @@ def _run(
     for i in range(xs.shape[0]):
         _insert(xs[i], totals, variances, counts, fstate, istate, max_buckets)
         if _detect(
-            totals, variances, counts, fstate, istate, delta, clock, min_window_length,
-            grace_period, stats,
+            totals,
+            variances,
+            counts,
+            fstate,
+            istate,
+            delta,
+            clock,
+            min_window_length,
+            grace_period,
+            stats,
         ):
             out[n_hits] = i
             out_value[n_hits] = stats[0]
@@ -368,7 +390,7 @@ class RiverADWIN(DriftDetector):
         self.max_buckets = max_buckets
         self.min_window_length = min_window_length
         self.grace_period = grace_period
-        self._river = river_drift.ADWIN(
+        self._river: Any = river_drift.ADWIN(  # type: ignore[no-untyped-call]
             delta=delta,
             clock=clock,
             max_buckets=max_buckets,

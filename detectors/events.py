@@ -34,8 +34,16 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object written for this event: contract keys first, absent ones left out."""
         out: dict[str, Any] = {"kind": self.kind.value}
-        for key in ("record_index", "feature", "detector", "value", "threshold", "reason",
-                    "event_id", "inference_time"):
+        for key in (
+            "record_index",
+            "feature",
+            "detector",
+            "value",
+            "threshold",
+            "reason",
+            "event_id",
+            "inference_time",
+        ):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

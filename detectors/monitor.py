@@ -14,6 +14,7 @@ After the checks, the retrain policy sees which features are in drift.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,19 +135,24 @@ class Monitor:
         self._order = {name: i for i, name in enumerate(f.name for f in baseline.features)}
 
         spread = [
-            n for n in numeric_columns
+            n
+            for n in numeric_columns
             if by_name[n].numeric is not None and by_name[n].numeric.std_dev > 0  # type: ignore[union-attr]
         ]
         with_sketch = [n for n in numeric_columns if by_name[n].numeric is not None]
         with_counts = [
-            n for n in categorical_columns
+            n
+            for n in categorical_columns
             if by_name[n].categorical is not None and by_name[n].categorical.counts  # type: ignore[union-attr]
         ]
         # alarm sources sharing the false-alarm budget: 2 sequential detectors per numeric
         # feature with spread, one distribution test per feature that has a baseline
         # distribution, one completeness test per feature
-        self.n_sources = 2 * len(spread) + len(with_sketch) + len(with_counts) + len(
-            numeric_columns + categorical_columns
+        self.n_sources = (
+            2 * len(spread)
+            + len(with_sketch)
+            + len(with_counts)
+            + len(numeric_columns + categorical_columns)
         )
         self.beta = per_source_rate(settings.false_alarms_per_million, self.n_sources)
         self.target_arl0 = 1.0 / self.beta
@@ -205,7 +211,9 @@ class Monitor:
             grace_period=ad.grace_period,
         )
         fits = self._fits(feature, ph_proto, adwin_proto)
-        lam = s.page_hinkley.threshold or page_hinkley_threshold(fits.page_hinkley, self.target_arl0)
+        lam = s.page_hinkley.threshold or page_hinkley_threshold(
+            fits.page_hinkley, self.target_arl0
+        )
         delta = ad.delta or adwin_delta(fits.adwin, self.target_arl0)
         self.calibration[feature.name] = Calibrated(lam, delta, fits)
         ph: DriftDetector = ph_proto.clone(threshold=lam)
@@ -221,8 +229,14 @@ class Monitor:
         cal = self.settings.calibration
         digest = hashlib.sha256(stats.sketch_items.tobytes() + stats.sketch_weights.tobytes())
         key = CalibrationCache.key(
-            digest.hexdigest(), stats.mean, stats.std_dev, self.settings.clip_sigma, repr(ph),
-            repr(adwin), cal.samples, cal.seed,
+            digest.hexdigest(),
+            stats.mean,
+            stats.std_dev,
+            self.settings.clip_sigma,
+            repr(ph),
+            repr(adwin),
+            cal.samples,
+            cal.seed,
         )
         cache = CalibrationCache(cal.cache_dir)
         cached = cache.get(key)
@@ -315,8 +329,12 @@ class Monitor:
                 lo, hi = b - self.window - offset, b - offset
                 events.extend(
                     self._evaluate_window(
-                        numeric[lo:hi], categorical[lo:hi], b, int(records[hi - 1]),
-                        times[hi - 1], ids[hi - 1],
+                        numeric[lo:hi],
+                        categorical[lo:hi],
+                        b,
+                        int(records[hi - 1]),
+                        times[hi - 1],
+                        ids[hi - 1],
                     )
                 )
             b += self.hop
@@ -361,8 +379,13 @@ class Monitor:
                 if not was:
                     events.append(
                         Event(
-                            r.kind, record_index=record, feature=r.feature, detector=r.detector,
-                            value=r.value, threshold=r.threshold, event_id=event_id,
+                            r.kind,
+                            record_index=record,
+                            feature=r.feature,
+                            detector=r.detector,
+                            value=r.value,
+                            threshold=r.threshold,
+                            event_id=event_id,
                             inference_time=time,
                         )
                     )
@@ -409,8 +432,10 @@ class Monitor:
             },
             "policy": self.policy.state_dict(),
             "tail": {
-                "numeric": [[None if v != v else v for v in row] for row in
-                            self._tail_numeric.tolist()],
+                "numeric": [
+                    [None if math.isnan(v) else v for v in row]
+                    for row in self._tail_numeric.tolist()
+                ],
                 "categorical": self._tail_categorical.tolist(),
                 "record": self._tail_record.tolist(),
                 "time": self._tail_time,
@@ -421,8 +446,10 @@ class Monitor:
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore `state_dict()` output; the baseline must be the same one."""
         if state.get("version") != STATE_VERSION:
-            raise ValueError(f"monitor state version {state.get('version')!r} is not "
-                             f"{STATE_VERSION}; delete the checkpoint to start afresh")
+            raise ValueError(
+                f"monitor state version {state.get('version')!r} is not "
+                f"{STATE_VERSION}; delete the checkpoint to start afresh"
+            )
         if state["baseline"] != self.baseline.identity:
             raise ValueError(
                 f"checkpoint was made with baseline {state['baseline']}, not "

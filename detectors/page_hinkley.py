@@ -52,16 +52,16 @@ def _run(
         dev = x - state[_MEAN]
         state[_SUM_INC] = alpha * state[_SUM_INC] + dev - delta
         state[_SUM_DEC] = alpha * state[_SUM_DEC] + dev + delta
-        if state[_SUM_INC] < state[_MIN_INC]:
-            state[_MIN_INC] = state[_SUM_INC]
-        if state[_SUM_DEC] > state[_MAX_DEC]:
-            state[_MAX_DEC] = state[_SUM_DEC]
+        state[_MIN_INC] = min(state[_MIN_INC], state[_SUM_INC])
+        state[_MAX_DEC] = max(state[_MAX_DEC], state[_SUM_DEC])
         if state[_N] >= min_instances:
             up = state[_SUM_INC] - state[_MIN_INC] > threshold
             down = state[_MAX_DEC] - state[_SUM_DEC] > threshold
             if (mode == _UP and up) or (mode == _DOWN and down) or (mode == _BOTH and (up or down)):
                 out[n_hits] = i
-                out_value[n_hits] = max(state[_SUM_INC] - state[_MIN_INC], state[_MAX_DEC] - state[_SUM_DEC])
+                out_value[n_hits] = max(
+                    state[_SUM_INC] - state[_MIN_INC], state[_MAX_DEC] - state[_SUM_DEC]
+                )
                 n_hits += 1
                 _reset_state(state)
     return n_hits
@@ -174,7 +174,7 @@ class RiverPageHinkley(DriftDetector):
         self.threshold = threshold
         self.alpha = alpha
         self.mode = mode
-        self._river = river_drift.PageHinkley(
+        self._river: Any = river_drift.PageHinkley(
             min_instances=min_instances, delta=delta, threshold=threshold, alpha=alpha, mode=mode
         )
 

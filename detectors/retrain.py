@@ -70,9 +70,7 @@ class RetrainPolicy:
         self._cooldown_until = row + self.settings.cooldown_rows
         start = self._streak_record if self._streak_record is not None else record_index
         features = sorted(drifted)
-        key_src = "|".join(
-            [self.baseline_identity, self.endpoint, str(start), ",".join(features)]
-        )
+        key_src = "|".join([self.baseline_identity, self.endpoint, str(start), ",".join(features)])
         key = hashlib.sha256(key_src.encode()).hexdigest()[:32]
         evidence: dict[str, Any] = {
             "features": {

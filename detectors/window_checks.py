@@ -96,8 +96,12 @@ class NumericChecks:
             threshold = self.monitoring.datatype_check_threshold
             out.append(
                 CheckResult(
-                    self.feature, "data_type_check", EventKind.VIOLATION, share < threshold,
-                    share, threshold,
+                    self.feature,
+                    "data_type_check",
+                    EventKind.VIOLATION,
+                    share < threshold,
+                    share,
+                    threshold,
                 )
             )
         if n < MIN_PRESENT or self.cdf.total == 0:
@@ -106,16 +110,21 @@ class NumericChecks:
         d = numeric_linf(present, self.cdf, assume_sorted=True)
         ks_threshold = self.c_alpha * sample_term(n, m)
         out.append(
-            CheckResult(self.feature, "distribution", EventKind.DRIFT, d > ks_threshold, d,
-                        ks_threshold)
+            CheckResult(
+                self.feature, "distribution", EventKind.DRIFT, d > ks_threshold, d, ks_threshold
+            )
         )
         if self.evaluate_constraints and self.monitoring.perform_comparison:
             threshold = self.monitoring.comparison_threshold
             value = robust(d, n, m) if self.monitoring.comparison_method == "Robust" else d
             out.append(
                 CheckResult(
-                    self.feature, "baseline_drift_check", EventKind.VIOLATION, value > threshold,
-                    value, threshold,
+                    self.feature,
+                    "baseline_drift_check",
+                    EventKind.VIOLATION,
+                    value > threshold,
+                    value,
+                    threshold,
                 )
             )
         return out
@@ -148,8 +157,12 @@ class CategoricalChecks:
             threshold = self.monitoring.domain_content_threshold
             out.append(
                 CheckResult(
-                    self.feature, "categorical_values_check", EventKind.VIOLATION,
-                    inside < threshold, inside, threshold,
+                    self.feature,
+                    "categorical_values_check",
+                    EventKind.VIOLATION,
+                    inside < threshold,
+                    inside,
+                    threshold,
                 )
             )
         if n < MIN_PRESENT or not self.categories:
@@ -167,8 +180,12 @@ class CategoricalChecks:
             threshold = self.monitoring.categorical_comparison_threshold
             out.append(
                 CheckResult(
-                    self.feature, "baseline_drift_check", EventKind.VIOLATION, value > threshold,
-                    value, threshold,
+                    self.feature,
+                    "baseline_drift_check",
+                    EventKind.VIOLATION,
+                    value > threshold,
+                    value,
+                    threshold,
                 )
             )
         return out
@@ -188,6 +205,10 @@ class CategoricalChecks:
         if math.isnan(critical):
             critical = math.inf
         return CheckResult(
-            self.feature, "distribution", EventKind.DRIFT, statistic > critical, statistic,
+            self.feature,
+            "distribution",
+            EventKind.DRIFT,
+            statistic > critical,
+            statistic,
             critical,
         )

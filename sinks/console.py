@@ -19,7 +19,9 @@ def describe(event: Event) -> str:
     what = event.kind.value
     if event.kind is EventKind.RETRAIN_SIGNAL:
         feats = ", ".join(event.extra.get("features", []))
-        return f"{where}  RETRAIN SIGNAL  features: {feats}  key={event.extra.get('idempotency_key')}"
+        return (
+            f"{where}  RETRAIN SIGNAL  features: {feats}  key={event.extra.get('idempotency_key')}"
+        )
     stat = ""
     if event.value is not None and event.threshold is not None:
         # share-type checks breach by falling below their threshold

@@ -12,7 +12,7 @@ Every metric carries the label `endpoint`; the others are bounded by constructio
 | driftstream_events_total | counter | endpoint, kind, feature, detector | events emitted |
 | driftstream_drift_statistic | gauge | endpoint, feature, detector | latest statistic |
 | driftstream_drift_threshold | gauge | endpoint, feature, detector | its threshold |
-| driftstream_drift_active | gauge | endpoint, feature, detector | 1 while a window check is breached |
+| driftstream_drift_active | gauge | endpoint, feature, detector | 1 while a check is breached |
 | driftstream_batch_processing_seconds | histogram | endpoint | decode + monitor + sinks per batch |
 """
 
@@ -49,7 +49,8 @@ class DriftCollector(Collector):
             "driftstream_drift_statistic", "Latest drift or quality statistic", labels=labels
         )
         threshold = GaugeMetricFamily(
-            "driftstream_drift_threshold", "Threshold the statistic is compared with",
+            "driftstream_drift_threshold",
+            "Threshold the statistic is compared with",
             labels=labels,
         )
         active = GaugeMetricFamily(
@@ -84,17 +85,30 @@ class PrometheusSink(Sink):
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         r = self.registry
-        self.read = Counter("driftstream_records_read", "Capture lines read", ["endpoint"],
-                            registry=r)
-        self.used = Counter("driftstream_records_used", "Records decoded and monitored",
-                            ["endpoint"], registry=r)
-        self.rejected = Counter("driftstream_records_rejected", "Malformed records by reason",
-                                ["endpoint", "reason"], registry=r)
-        self.events = Counter("driftstream_events", "Events emitted",
-                              ["endpoint", "kind", "feature", "detector"], registry=r)
+        self.read = Counter(
+            "driftstream_records_read", "Capture lines read", ["endpoint"], registry=r
+        )
+        self.used = Counter(
+            "driftstream_records_used", "Records decoded and monitored", ["endpoint"], registry=r
+        )
+        self.rejected = Counter(
+            "driftstream_records_rejected",
+            "Malformed records by reason",
+            ["endpoint", "reason"],
+            registry=r,
+        )
+        self.events = Counter(
+            "driftstream_events",
+            "Events emitted",
+            ["endpoint", "kind", "feature", "detector"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
-            "driftstream_batch_processing_seconds", "Decode + monitor + sinks time per batch",
-            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+            "driftstream_batch_processing_seconds",
+            "Decode + monitor + sinks time per batch",
+            ["endpoint"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
 
     def watch(self, stats: StatReader, active: ActiveReader) -> None:

@@ -71,13 +71,16 @@ def build_parts(config: Config, *, metrics_required: bool) -> Parts:
         port=config.metrics.port if config.metrics.enabled else None,
         host=config.metrics.host,
     )
-    metrics.watch(lambda: monitor.current, lambda: monitor.state.active.keys())
+    # lambdas, not bound methods: load_state() replaces monitor.state
+    metrics.watch(lambda: monitor.current, lambda: monitor.state.active.keys())  # noqa: PLW0108
     try:
         metrics.setup()
     except OSError as exc:
         where = f"{config.metrics.host}:{config.metrics.port}"
         if metrics_required or exc.errno != errno.EADDRINUSE:
-            raise ConfigError(f"metrics.port: cannot serve metrics on {where}: {exc.strerror}")
+            raise ConfigError(
+                f"metrics.port: cannot serve metrics on {where}: {exc.strerror}"
+            ) from None
         log.warning("metrics_disabled", reason=f"{where} is in use", hint="pass --metrics-port")
         metrics.port = None
     return Parts(baseline, decoder, monitor, metrics)

@@ -95,7 +95,9 @@ def _install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _progress_bar(total: int | None) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
+def _progress_bar(
+    total: int | None,
+) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
     """A tqdm bar on a terminal (bytes, with a records counter); nothing otherwise."""
     if not sys.stderr.isatty():
         return None, lambda: None
@@ -152,8 +154,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for sink in sinks:
         sink.setup()
     pipeline = Pipeline(
-        source, parts.decoder, parts.monitor, sinks, batch_size=64 if args.speed else
-        config.batch_size, telemetry=parts.metrics, progress=progress, speed=args.speed,
+        source,
+        parts.decoder,
+        parts.monitor,
+        sinks,
+        batch_size=64 if args.speed else config.batch_size,
+        telemetry=parts.metrics,
+        progress=progress,
+        speed=args.speed,
         stop=stop,
     )
     try:
@@ -200,8 +208,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_stop_handlers(stop)
     return run_demo(
-        records=args.records, rate=args.rate, metrics_port=args.metrics_port,
-        events_out=args.events_out, stop=stop,
+        records=args.records,
+        rate=args.rate,
+        metrics_port=args.metrics_port,
+        events_out=args.events_out,
+        stop=stop,
     )
 
 

@@ -42,7 +42,11 @@ def demo_changes(at: int) -> tuple[Change, ...]:
 
 
 def run_demo(
-    *, records: int, rate: float, metrics_port: int, events_out: Path | None,
+    *,
+    records: int,
+    rate: float,
+    metrics_port: int,
+    events_out: Path | None,
     stop: threading.Event,
 ) -> int:
     say = print
@@ -53,10 +57,17 @@ def run_demo(
         train.write_text(training_csv(TRAINING_ROWS, seed=1))
         baseline_dir = Path(tmp) / "baseline"
         baseline = build_baseline(train, baseline_dir, label_column="prediction")
-        say(f"baseline: {TRAINING_ROWS:,} generated training rows, {len(baseline.features)} "
-            f"features (written to a temporary {baseline_dir.name}/)")
-        config = load_config(None, environ={}, baseline=str(baseline_dir),
-                             endpoint="demo", **{"metrics.port": metrics_port})
+        say(
+            f"baseline: {TRAINING_ROWS:,} generated training rows, {len(baseline.features)} "
+            f"features (written to a temporary {baseline_dir.name}/)"
+        )
+        config = load_config(
+            None,
+            environ={},
+            baseline=str(baseline_dir),
+            endpoint="demo",
+            **{"metrics.port": metrics_port},
+        )
         say("calibrating detectors to 1 false alarm per million records ...")
         parts = build_parts(config, metrics_required=False)
         if parts.metrics.bound_port is not None:
@@ -72,8 +83,14 @@ def run_demo(
         for sink in sinks:
             sink.setup()
         pipeline = Pipeline(
-            IterSource(capture_lines(scenario), records), parts.decoder, parts.monitor, sinks,
-            batch_size=max(64, int(rate // 20)), telemetry=parts.metrics, speed=1.0, stop=stop,
+            IterSource(capture_lines(scenario), records),
+            parts.decoder,
+            parts.monitor,
+            sinks,
+            batch_size=max(64, int(rate // 20)),
+            telemetry=parts.metrics,
+            speed=1.0,
+            stop=stop,
         )
         try:
             summary = pipeline.run()
@@ -99,15 +116,20 @@ def _report(events: list[Event], changes: tuple[Change, ...], change_at: int) ->
             first.setdefault(e.feature, e)
     print("what changed at record", f"{change_at:,}", "and when it was detected:")
     for ch in changes:
-        e = first.get(ch.feature)
-        if e is None or e.record_index is None:
+        hit = first.get(ch.feature)
+        if hit is None or hit.record_index is None:
             print(f"  {ch.feature:<18} not detected")
         else:
-            print(f"  {ch.feature:<18} {e.detector:<24} after {e.record_index - change_at:>6,} records")
-    if "prediction" in first:
-        e = first["prediction"]
-        print(f"  {'prediction':<18} {e.detector:<24} after "
-              f"{(e.record_index or 0) - change_at:>6,} records (follows age)")
+            print(
+                f"  {ch.feature:<18} {hit.detector:<24} "
+                f"after {hit.record_index - change_at:>6,} records"
+            )
+    pred = first.get("prediction")
+    if pred is not None:
+        print(
+            f"  {'prediction':<18} {pred.detector:<24} after "
+            f"{(pred.record_index or 0) - change_at:>6,} records (follows age)"
+        )
     signals = [e for e in events if e.kind is EventKind.RETRAIN_SIGNAL]
     for s in signals:
         print(f"retrain signal at record {s.record_index:,}: {', '.join(s.extra['features'])}")

@@ -6,7 +6,7 @@ import gzip
 import io
 import re
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from streamer.base import RawBatch, Source
 
@@ -63,7 +63,7 @@ class FileSource(Source):
         magic = raw.read(2)
         raw.seek(0)
         self._raw = raw
-        self._reader = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+        self._reader = cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if magic == b"\x1f\x8b" else raw
         self._line_in_file = 0
         return True
 

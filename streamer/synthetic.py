@@ -10,6 +10,7 @@ seed.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -68,7 +69,9 @@ class Scenario:
     seconds_between: float = 0.01
 
 
-def _draw(kind: str, a: float, b: float, n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+def _draw(
+    kind: str, a: float, b: float, n: int, rng: np.random.Generator
+) -> npt.NDArray[np.float64]:
     if kind == "normal":
         return rng.normal(a, b, n)
     if kind == "lognormal":
@@ -150,7 +153,7 @@ def generate(
 
 
 def _fmt(v: float, integral: bool) -> str:
-    if v != v:  # NaN: missing
+    if math.isnan(v):  # missing
         return ""
     return str(int(v)) if integral else f"{v:.6g}"
 
@@ -163,7 +166,10 @@ def training_csv(n: int, seed: int = 1) -> str:
     lines = [",".join(header)]
     cols = [numeric["prediction"], *(numeric[k] for k in NUMERIC)]
     names = ["prediction", *NUMERIC]
-    rows_num = [[_fmt(v, name in integral) for v in col.tolist()] for name, col in zip(names, cols, strict=True)]
+    rows_num = [
+        [_fmt(v, name in integral) for v in col.tolist()]
+        for name, col in zip(names, cols, strict=True)
+    ]
     rows_cat = [categorical[k] for k in CATEGORICAL]
     for i in range(n):
         fields = [r[i] for r in rows_num] + [c[i] or "" for c in (r for r in rows_cat)]

@@ -131,7 +131,7 @@ def kafka_bootstrap(stack: contextlib.ExitStack | None = None) -> str:
 def _docker_engine_reachable() -> bool:
     try:
         # Lazy: only the test extra has it. No stubs are installed for it.
-        import docker  # type: ignore[import-untyped]  # noqa: PLC0415
+        import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=5)
         try:
@@ -143,7 +143,7 @@ def _docker_engine_reachable() -> bool:
 
 
 def _kafka_from_testcontainers(stack: contextlib.ExitStack) -> str:
-    from testcontainers.community.kafka import KafkaContainer  # noqa: PLC0415
+    from testcontainers.community.kafka import KafkaContainer
 
     container = KafkaContainer(KAFKA_IMAGE).with_kraft()
     container.start()
@@ -362,7 +362,7 @@ class MotoServer:
 
     def __enter__(self) -> Self:
         try:
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415  (heavy import)
+            from moto.server import ThreadedMotoServer
         except ImportError as exc:
             unavailable(f"moto[server] is not installed: {exc}")
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

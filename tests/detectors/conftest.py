@@ -28,9 +28,7 @@ def calibration_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_monitor(
-    synthetic_baseline: Baseline, calibration_cache: Path
-) -> Callable[..., Monitor]:
+def make_monitor(synthetic_baseline: Baseline, calibration_cache: Path) -> Callable[..., Monitor]:
     def make(**settings: object) -> Monitor:
         base = DetectorSettings(
             calibration=CalibrationSettings(samples=300_000, cache_dir=calibration_cache)

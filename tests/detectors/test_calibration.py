@@ -39,8 +39,11 @@ def test_page_hinkley_threshold_meets_target(dist: str) -> None:
     rng = np.random.default_rng(5)
 
     def draw(n: int) -> np.ndarray:
-        x = {"normal": lambda: rng.normal(0, 1, n), "lognormal": lambda: rng.lognormal(0, 1, n),
-             "poisson": lambda: rng.poisson(2, n).astype(float)}[dist]()
+        x = {
+            "normal": lambda: rng.normal(0, 1, n),
+            "lognormal": lambda: rng.lognormal(0, 1, n),
+            "poisson": lambda: rng.poisson(2, n).astype(float),
+        }[dist]()
         return np.clip((x - x.mean()) / x.std(), -5, 5)
 
     proto = PageHinkley(delta=0.25, alpha=1.0)

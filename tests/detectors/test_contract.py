@@ -37,9 +37,10 @@ def test_clone_keeps_parameters_and_starts_fresh(proto: DriftDetector) -> None:
     assert type(fresh) is type(proto)
     assert not fresh.drift_detected
     # a clone is independent: same input, same alarms as a never-used prototype clone
-    assert fresh.update_many(_shifted_stream()).tolist() == proto.clone().update_many(
-        _shifted_stream()
-    ).tolist()
+    assert (
+        fresh.update_many(_shifted_stream()).tolist()
+        == proto.clone().update_many(_shifted_stream()).tolist()
+    )
 
 
 @pytest.mark.parametrize("proto", REGISTERED, ids=IDS)

@@ -13,8 +13,12 @@ def _streams() -> list[tuple[str, np.ndarray]]:
     rng = np.random.default_rng(2024)
     standardised = lambda x: np.clip((x - x.mean()) / x.std(), -5, 5)  # noqa: E731
     return [
-        ("mean_shifts", np.concatenate([rng.normal(0, 1, 4000), rng.normal(0.5, 1, 4000),
-                                        rng.normal(-1, 2, 4000)])),
+        (
+            "mean_shifts",
+            np.concatenate(
+                [rng.normal(0, 1, 4000), rng.normal(0.5, 1, 4000), rng.normal(-1, 2, 4000)]
+            ),
+        ),
         ("lognormal_std", standardised(rng.lognormal(0, 1, 12_000))),
         ("poisson_ramp", standardised(rng.poisson(3, 12_000) + np.linspace(0, 2, 12_000))),
         ("variance", np.concatenate([rng.normal(0, 1, 6000), rng.normal(0, 3, 6000)])),
@@ -51,8 +55,9 @@ def test_page_hinkley_matches_river(name: str, xs: np.ndarray, params: dict[str,
     assert len(ours) > 0
 
 
-@pytest.mark.parametrize("make", [lambda: ADWIN(delta=0.05), lambda: PageHinkley(
-    delta=0.25, threshold=10.0, alpha=1.0)])
+@pytest.mark.parametrize(
+    "make", [lambda: ADWIN(delta=0.05), lambda: PageHinkley(delta=0.25, threshold=10.0, alpha=1.0)]
+)
 def test_batch_boundaries_do_not_change_alarms(make: object) -> None:
     xs = STREAMS[0][1]
     whole = make().update_many(xs).tolist()  # type: ignore[operator]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 
 import pytest
@@ -63,7 +64,8 @@ def test_batch_size_does_not_change_events(
     make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline
 ) -> None:
     scenario = Scenario(
-        "b", 12_000,
+        "b",
+        12_000,
         (Change("mean_shift", "age", 6000, 0.7), Change("category_mix", "plan", 6000, 0.3)),
     )
     lines = list(capture_lines(scenario))
@@ -100,10 +102,14 @@ def test_river_engine_gives_the_same_events(
     ],
 )
 def test_window_checks_catch_quality_and_mix_changes(
-    make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline, change: Change,
+    make_monitor: Callable[..., Monitor],
+    synthetic_baseline: Baseline,
+    change: Change,
     detector: str,
 ) -> None:
-    events = run(make_monitor(), synthetic_baseline, capture_lines(Scenario("w", 16_000, (change,))))
+    events = run(
+        make_monitor(), synthetic_baseline, capture_lines(Scenario("w", 16_000, (change,)))
+    )
     hits = [e for e in events if e.kind in ALARMS and e.feature == change.feature]
     assert hits and hits[0].detector == detector
     assert 10_000 <= hits[0].record_index < 12_000  # type: ignore[operator]
@@ -113,14 +119,21 @@ def test_window_checks_catch_quality_and_mix_changes(
 def test_retrain_signal_is_decided_once_with_a_stable_key(
     make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline
 ) -> None:
-    changes = tuple(
-        Change("mean_shift", f, 10_000, 0.8) for f in ("age", "balance", "score_a", "score_b")
-    ) + (Change("category_mix", "country", 10_000, 0.3),)
+    changes = (
+        *(Change("mean_shift", f, 10_000, 0.8) for f in ("age", "balance", "score_a", "score_b")),
+        Change("category_mix", "country", 10_000, 0.3),
+    )
     lines = list(capture_lines(Scenario("t", 20_000, changes)))
-    first = [e for e in run(make_monitor(), synthetic_baseline, lines)
-             if e.kind is EventKind.RETRAIN_SIGNAL]
-    again = [e for e in run(make_monitor(), synthetic_baseline, lines)
-             if e.kind is EventKind.RETRAIN_SIGNAL]
+    first = [
+        e
+        for e in run(make_monitor(), synthetic_baseline, lines)
+        if e.kind is EventKind.RETRAIN_SIGNAL
+    ]
+    again = [
+        e
+        for e in run(make_monitor(), synthetic_baseline, lines)
+        if e.kind is EventKind.RETRAIN_SIGNAL
+    ]
     assert len(first) == 1
     signal = first[0]
     assert signal.extra["idempotency_key"] == again[0].extra["idempotency_key"]
@@ -137,8 +150,6 @@ def test_state_round_trip_continues_exactly(
     make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline
 ) -> None:
     """Checkpoint mid-stream, restore into a fresh monitor: the same events as no break."""
-    import json
-
     changes = (Change("mean_shift", "age", 7000, 0.7), Change("missing", "plan", 7000, 0.2))
     lines = list(capture_lines(Scenario("c", 14_000, changes)))
     whole = run(make_monitor(), synthetic_baseline, lines)

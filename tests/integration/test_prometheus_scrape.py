@@ -24,7 +24,9 @@ def test_prometheus_scrapes_counters_and_drift_statistics(
     (tmp_path / "training.csv").write_text(training_csv(20_000, seed=1))
     subprocess.run(
         [DRIFTSTREAM, "baseline", "training.csv", "--out", "b", "--label-column", "prediction"],
-        cwd=tmp_path, check=True, capture_output=True,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
     )
     # 30 s of recorded traffic (1 ms apart), replayed at the recorded pace
     scenario = Scenario(
@@ -35,9 +37,22 @@ def test_prometheus_scrapes_counters_and_drift_statistics(
     target = f"127.0.0.1:{port}"
     prom = prometheus_server([target])
     replay = subprocess.Popen(
-        [DRIFTSTREAM, "replay", "c.jsonl", "--baseline", "b", "--events-out", "e.jsonl",
-         "--speed", "1", "--metrics-port", str(port)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            DRIFTSTREAM,
+            "replay",
+            "c.jsonl",
+            "--baseline",
+            "b",
+            "--events-out",
+            "e.jsonl",
+            "--speed",
+            "1",
+            "--metrics-port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         prom.wait_until_up(target, timeout=40)
@@ -53,13 +68,15 @@ def test_prometheus_scrapes_counters_and_drift_statistics(
         assert float(read[0]["value"][1]) >= 4000
         stats = prom.query('driftstream_drift_statistic{detector="page_hinkley"}')
         assert {s["metric"]["feature"] for s in stats} >= {"age", "balance", "prediction"}
-        thresholds = prom.query('driftstream_drift_threshold{feature="age",detector="page_hinkley"}')
+        thresholds = prom.query(
+            'driftstream_drift_threshold{feature="age",detector="page_hinkley"}'
+        )
         assert float(thresholds[0]["value"][1]) > 10  # calibrated λ, in σ units
         latency = prom.query("driftstream_batch_processing_seconds_count")
         assert float(latency[0]["value"][1]) > 0
     finally:
         replay.terminate()
-        out, err = replay.communicate(timeout=60)
+        _, err = replay.communicate(timeout=60)
     # SIGTERM finishes the batch, writes the summary and exits 0
     assert replay.returncode == 0, err
     assert (tmp_path / "e.jsonl").read_text().splitlines()[-1].startswith('{"kind":"summary"')

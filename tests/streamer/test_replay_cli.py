@@ -31,8 +31,9 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 def baseline_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
     (root / "training.csv").write_text(training_csv(20_000, seed=1))
-    done = cli("baseline", "training.csv", "--out", "baseline", "--label-column", "prediction",
-               cwd=root)
+    done = cli(
+        "baseline", "training.csv", "--out", "baseline", "--label-column", "prediction", cwd=root
+    )
     assert done.returncode == 0, done.stderr
     assert "14 features" in done.stdout
     return root / "baseline"
@@ -42,8 +43,7 @@ MALFORMED = {
     3: (b'{"captureData": {"endpointInput": {"data": "1,2', "truncated"),
     5: (b"not json at all", "invalid_json"),
     8: (b'{"captureData":{"endpointInput":{"data":"1,2,3","encoding":"CSV"}}}', "column_count"),
-    9: (b'{"captureData":{"endpointInput":{"data":"%%%","encoding":"BASE64"}}}',
-        "invalid_base64"),
+    9: (b'{"captureData":{"endpointInput":{"data":"%%%","encoding":"BASE64"}}}', "invalid_base64"),
     12: (b'{"eventVersion":"0"}', "not_a_capture"),
 }
 
@@ -67,8 +67,17 @@ def test_replay_folder_reports_drift_rejections_and_summary(
     for index, (line, _) in MALFORMED.items():
         lines[index] = line
     _write_capture_tree(tmp_path / "capture", lines)
-    done = cli("replay", "capture", "--baseline", str(baseline_dir), "--events-out",
-               "out/events.jsonl", "--metrics-port", "0", cwd=tmp_path)
+    done = cli(
+        "replay",
+        "capture",
+        "--baseline",
+        str(baseline_dir),
+        "--events-out",
+        "out/events.jsonl",
+        "--metrics-port",
+        "0",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     events = read_events(tmp_path / "out" / "events.jsonl")
 
@@ -90,9 +99,7 @@ def test_replay_folder_reports_drift_rejections_and_summary(
     assert summary["kind"] == "summary"
     assert summary["records_read"] == 16_000
     assert summary["records_used"] == 16_000 - len(MALFORMED)
-    assert summary["records_rejected"] == {
-        reason: 1 for _, reason in MALFORMED.values()
-    }
+    assert summary["records_rejected"] == {reason: 1 for _, reason in MALFORMED.values()}
     assert summary["events"]["rejected"] == len(MALFORMED)
     assert summary["events"]["drift"] == sum(e["kind"] == "drift" for e in events)
     assert summary["seconds"] > 0
@@ -103,8 +110,17 @@ def test_replay_is_deterministic(baseline_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "c.jsonl").write_bytes(b"\n".join(capture_lines(scenario)) + b"\n")
     outputs = []
     for name in ("a.jsonl", "b.jsonl"):
-        done = cli("replay", "c.jsonl", "--baseline", str(baseline_dir), "--events-out", name,
-                   "--metrics-port", "0", cwd=tmp_path)
+        done = cli(
+            "replay",
+            "c.jsonl",
+            "--baseline",
+            str(baseline_dir),
+            "--events-out",
+            name,
+            "--metrics-port",
+            "0",
+            cwd=tmp_path,
+        )
         assert done.returncode == 0, done.stderr
         outputs.append([e for e in read_events(tmp_path / name) if e["kind"] != "summary"])
     assert outputs[0] == outputs[1]
@@ -114,12 +130,23 @@ def test_replay_is_deterministic(baseline_dir: Path, tmp_path: Path) -> None:
 def test_real_sagemaker_capture_replays_cleanly(tmp_path: Path) -> None:
     """The real churn capture sample, against a baseline of its own rows (no header)."""
     sample = SHARED / "examples_mm_intro_capture_csv.jsonl"
-    rows = [json.loads(line)["captureData"]["endpointInput"]["data"]
-            for line in sample.read_text().splitlines()]
+    rows = [
+        json.loads(line)["captureData"]["endpointInput"]["data"]
+        for line in sample.read_text().splitlines()
+    ]
     (tmp_path / "train.csv").write_text("\n".join(rows * 50) + "\n")
     assert cli("baseline", "train.csv", "--no-header", "--out", "b", cwd=tmp_path).returncode == 0
-    done = cli("replay", str(sample), "--baseline", "b", "--events-out", "e.jsonl",
-               "--metrics-port", "0", cwd=tmp_path)
+    done = cli(
+        "replay",
+        str(sample),
+        "--baseline",
+        "b",
+        "--events-out",
+        "e.jsonl",
+        "--metrics-port",
+        "0",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     summary = read_events(tmp_path / "e.jsonl")[-1]
     assert summary["records_read"] == 3
@@ -132,8 +159,10 @@ def test_real_sagemaker_capture_replays_cleanly(tmp_path: Path) -> None:
     [
         (["replay", "c.jsonl", "--events-out", "e.jsonl"], "no baseline"),
         (["replay", "missing.jsonl", "--baseline", "BASE"], "does not exist"),
-        (["replay", "c.jsonl", "--baseline", "BASE", "--config", "bad.yaml"],
-         "detectors.window.hopp: unknown key"),
+        (
+            ["replay", "c.jsonl", "--baseline", "BASE", "--config", "bad.yaml"],
+            "detectors.window.hopp: unknown key",
+        ),
         (["replay", "c.jsonl", "--baseline", "BASE", "--speed", "0"], "--speed must be > 0"),
         (["replay", "c.jsonl", "--baseline", "nowhere"], "nowhere"),
         (["baseline", "nothing.csv"], "nothing.csv"),
