@@ -19,43 +19,33 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
 from typing import cast
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from detectors.baseline.model import Baseline, FeatureBaseline
 from streamer.batch import DecodedBatch, FeatureLayout, Rejection, RejectReason
+from streamer.capture_scan import (
+    DATA,
+    EVENT_ID,
+    INFERENCE_TIME,
+    NEEDS_PYTHON,
+    OUTPUT,
+    gather,
+    match_canonical,
+    scan_csv,
+)
 
 OUTPUT_KEYS: tuple[str, ...] = ("score", "probability", "probabilities", "predicted_label", "label")
 """Keys tried, in order, in a dict-shaped prediction when DecodeOptions.output_key is not set."""
 
 _EXCERPT = 40  # characters of offending text quoted in a rejection detail
-
-# The canonical record, as the literal text between its variable strings. A line matches when
-# it is exactly these pieces with plain strings (no escape, no control character) between them;
-# the endpointOutput part (pieces 3-5) may be absent. Data strings may end in an escaped \r\n.
-_SKELETON_PIECES = (
-    b'{"captureData":{"endpointInput":{"observedContentType":"',  # 0, then content type
-    b'","mode":"INPUT","data":"',  # 1, then the input CSV row
-    b'","encoding":"CSV"}',  # 2
-    b',"endpointOutput":{"observedContentType":"',  # 3, then content type
-    b'","mode":"OUTPUT","data":"',  # 4, then the output CSV row
-    b'","encoding":"CSV"}',  # 5
-    b'},"eventMetadata":{"eventId":"',  # 6, then eventId
-    b'","inferenceTime":"',  # 7, then inferenceTime
-    b'"},"eventVersion":"0"}',  # 8
-)
-_SKELETON = np.frombuffer(b"".join(_SKELETON_PIECES), dtype=np.uint8)
-_SKELETON_CUTS = np.cumsum([0, *map(len, _SKELETON_PIECES)]).astype(np.int64)
-# Span slots filled by the matcher for each canonical line.
-_DATA, _OUTPUT, _EVENT_ID, _INFERENCE_TIME = 0, 1, 2, 3
 
 # Bytes that can appear in a column of JSON numbers joined by commas; anything else (spaces,
 # letters such as nan/inf/true, quotes) sends the column to the per-field path.
@@ -104,7 +94,7 @@ class _General:
 
 @dataclass(frozen=True)
 class _ScanSpec:
-    """How `_scan_csv` reads one CSV source (the inputs, or the outputs) into the layout."""
+    """How `scan_csv` reads one CSV source (the inputs, or the outputs) into the layout."""
 
     plan: npt.NDArray[np.int64]  # per CSV column: its numeric layout column, or -1 if categorical
     categorical: tuple[int, ...]  # layout column of each categorical CSV column, in order
@@ -243,7 +233,7 @@ class CaptureDecoder:
         spans = np.empty((n, 4, 2), dtype=np.int64)
         oversized = lengths > self.options.max_record_bytes
         bounds[oversized, 1] = bounds[oversized, 0]  # never scanned; the general path rejects it
-        ok = _match_canonical(np.frombuffer(text, dtype=np.uint8), bounds, spans)
+        ok = match_canonical(np.frombuffer(text, dtype=np.uint8), bounds, spans)
         if not text.isascii():
             for i in np.flatnonzero(ok).tolist():
                 ok[i] = lines[i].isascii() or _is_utf8(lines[i])
@@ -254,13 +244,13 @@ class CaptureDecoder:
             records=records,
             text=text,
             spans=spans,
-            event_id=_gather_text(text, spans[:, _EVENT_ID]),
-            inference_time=_gather_text(text, spans[:, _INFERENCE_TIME]),
+            event_id=_gather_text(text, spans[:, EVENT_ID]),
+            inference_time=_gather_text(text, spans[:, INFERENCE_TIME]),
             others=others,
         )
 
     def _convert_canonical(self, canonical: _Canonical) -> _Block:
-        """Typed matrices for the canonical records, scanned by `_scan_csv` one source at a time.
+        """Typed matrices for the canonical records, scanned by `scan_csv` one source at a time.
 
         Numbers the scanner cannot convert exactly go through orjson or float() afterwards; the
         first bad value of each record (in layout order) is returned with its reason and detail.
@@ -276,11 +266,11 @@ class CaptureDecoder:
 
         text = canonical.text
         buf = np.frombuffer(text, dtype=np.uint8)
-        for spec, slot in ((self._input_scan, _DATA), (self._output_scan, _OUTPUT)):
+        for spec, slot in ((self._input_scan, DATA), (self._output_scan, OUTPUT)):
             if spec is None:
                 continue
             rows = np.ascontiguousarray(canonical.spans[:, slot])
-            ok, found, size = _scan_csv(buf, rows, spec.plan, numeric, fields)
+            ok, found, size = scan_csv(buf, rows, spec.plan, numeric, fields)
             complete &= ok
             if spec.categorical:
                 values = found[:size].tobytes().decode().split("\n")
@@ -290,7 +280,7 @@ class CaptureDecoder:
         if categorical.size:
             categorical[categorical == ""] = None
 
-        rows_at, cols_at = np.nonzero((fields[:, :, 0] == _NEEDS_PYTHON) & complete[:, None])
+        rows_at, cols_at = np.nonzero((fields[:, :, 0] == NEEDS_PYTHON) & complete[:, None])
         if rows_at.size:
             spans = zip(
                 fields[rows_at, cols_at, 1].tolist(),
@@ -807,7 +797,7 @@ def _gather_text(text: bytes, spans: npt.NDArray[np.int64]) -> list[str | None]:
     if not len(spans):
         return []
     out = np.empty(int((spans[:, 1] - spans[:, 0]).sum()) + len(spans), dtype=np.uint8)
-    size = _gather(np.frombuffer(text, dtype=np.uint8), np.ascontiguousarray(spans), out)
+    size = gather(np.frombuffer(text, dtype=np.uint8), np.ascontiguousarray(spans), out)
     return list[str | None](out[: size - 1].tobytes().decode().split("\n"))
 
 
@@ -831,261 +821,3 @@ def _compact(value: object) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return repr(value)
-
-
-# -- CSV scanning, compiled ------------------------------------------------------------------------
-# numba compiles these on first use and caches the machine code beside this file (cache=True).
-
-_PARSED, _MISSING, _NEEDS_PYTHON = 0, 1, 2  # status of one numeric field
-_POW10 = np.array([10.0**k for k in range(23)])  # every one exact in float64
-_EXACT_MANTISSA = 2**53
-_DIGIT_CAP = 10**17  # stop accumulating digits before int64 overflows
-
-
-def _parse_float_py(buf: npt.NDArray[np.uint8], start: int, end: int) -> tuple[float, int]:
-    """The ASCII number in buf[start:end], exactly as float() reads it, or a status saying why not.
-
-    Clinger's fast path: a decimal mantissa below 2**53 times a power of ten up to 1e22 is one
-    correctly rounded IEEE multiplication or division, so the result equals float(text). Anything
-    else (more digits, larger exponents, nan/inf, spaces, junk) is left to Python (_NEEDS_PYTHON).
-    """
-    if start == end:
-        return math.nan, _MISSING
-    i = start
-    negative = False
-    if buf[i] == 45 or buf[i] == 43:  # - +
-        negative = buf[i] == 45
-        i += 1
-    mantissa = 0
-    exponent = 0
-    digits = False
-    overflow = False
-    while i < end and 48 <= buf[i] <= 57:
-        digits = True
-        if mantissa < _DIGIT_CAP:
-            mantissa = mantissa * 10 + (buf[i] - 48)
-        else:
-            overflow = True
-        i += 1
-    if i < end and buf[i] == 46:  # .
-        i += 1
-        while i < end and 48 <= buf[i] <= 57:
-            digits = True
-            if mantissa < _DIGIT_CAP:
-                mantissa = mantissa * 10 + (buf[i] - 48)
-                exponent -= 1
-            else:
-                overflow = True
-            i += 1
-    if digits and i < end and (buf[i] == 101 or buf[i] == 69):  # e E
-        i += 1
-        negative_exponent = False
-        if i < end and (buf[i] == 45 or buf[i] == 43):
-            negative_exponent = buf[i] == 45
-            i += 1
-        power = 0
-        power_digits = False
-        while i < end and 48 <= buf[i] <= 57:
-            power_digits = True
-            if power < 100_000:
-                power = power * 10 + (buf[i] - 48)
-            i += 1
-        if not power_digits:
-            return math.nan, _NEEDS_PYTHON
-        exponent += -power if negative_exponent else power
-    if i != end or not digits or overflow:
-        return math.nan, _NEEDS_PYTHON
-    if mantissa == 0:
-        value = 0.0
-    elif mantissa > _EXACT_MANTISSA or exponent > 22 or exponent < -22:
-        return math.nan, _NEEDS_PYTHON
-    elif exponent >= 0:
-        value = float(mantissa) * _POW10[exponent]
-    else:
-        value = float(mantissa) / _POW10[-exponent]
-    return (-value if negative else value), _PARSED
-
-
-def _literal_py(buf: npt.NDArray[np.uint8], pos: int, end: int, piece: int) -> int:
-    """Position after skeleton piece `piece` if buf[pos:end] starts with it, else -1."""
-    first = int(_SKELETON_CUTS[piece])
-    size = int(_SKELETON_CUTS[piece + 1]) - first
-    if pos < 0 or pos + size > end:
-        return -1
-    for k in range(size):
-        if buf[pos + k] != _SKELETON[first + k]:
-            return -1
-    return pos + size
-
-
-def _plain_string_py(
-    buf: npt.NDArray[np.uint8], pos: int, end: int, line_ending: bool
-) -> tuple[int, int]:
-    """(end of content, position of the closing quote) of a plain JSON string, or (-1, -1).
-
-    Plain: no escape and no control character. With `line_ending`, the content may be followed
-    by an escaped CR, LF or CRLF just before the closing quote (a CSV payload's last line end).
-    The skeleton pieces begin with the closing quote, so that is where matching resumes.
-    """
-    if pos < 0:
-        return -1, -1
-    q = pos
-    while q < end:
-        c = buf[q]
-        if c == 34:  # "
-            return q, q
-        if c == 92 or c < 32:  # backslash, control character
-            break
-        q += 1
-    if not line_ending or q >= end or buf[q] != 92:
-        return -1, -1
-    content_end = q
-    if q + 1 < end and buf[q + 1] == 114:  # \r
-        q += 2
-    if q + 1 < end and buf[q] == 92 and buf[q + 1] == 110:  # \n
-        q += 2
-    if q == content_end or q >= end or buf[q] != 34:
-        return -1, -1
-    return content_end, q
-
-
-def _match_canonical_py(
-    buf: npt.NDArray[np.uint8], bounds: npt.NDArray[np.int64], spans: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """Which lines buf[bounds[i, 0]:bounds[i, 1]] are canonical records (see _SKELETON_PIECES).
-
-    For those, spans[i, slot] = (start, end) of the input data, output data ((-1, -1) when not
-    captured), eventId and inferenceTime. JSON whitespace may follow the closing brace.
-    """
-    n = bounds.shape[0]
-    ok = np.zeros(n, dtype=np.bool_)
-    for i in range(n):
-        pos = bounds[i, 0]
-        end = bounds[i, 1]
-        while end > pos:  # JSON whitespace after the record
-            c = buf[end - 1]
-            if c != 32 and c != 10 and c != 13 and c != 9:  # noqa: PLR1714 (numba: no set)
-                break
-            end -= 1
-        _, pos = _plain_string(buf, _literal(buf, pos, end, 0), end, False)
-        data_start = _literal(buf, pos, end, 1)
-        data_end, pos = _plain_string(buf, data_start, end, True)
-        pos = _literal(buf, pos, end, 2)
-        output_start = _literal(buf, pos, end, 3)
-        output_end = -1
-        if output_start >= 0:
-            _, q = _plain_string(buf, output_start, end, False)
-            output_start = _literal(buf, q, end, 4)
-            output_end, q = _plain_string(buf, output_start, end, True)
-            pos = _literal(buf, q, end, 5)
-        event_start = _literal(buf, pos, end, 6)
-        event_end, pos = _plain_string(buf, event_start, end, False)
-        time_start = _literal(buf, pos, end, 7)
-        time_end, pos = _plain_string(buf, time_start, end, False)
-        pos = _literal(buf, pos, end, 8)
-        if pos != end:
-            continue
-        ok[i] = True
-        spans[i, 0, 0] = data_start
-        spans[i, 0, 1] = data_end
-        spans[i, 1, 0] = output_start
-        spans[i, 1, 1] = output_end
-        spans[i, 2, 0] = event_start
-        spans[i, 2, 1] = event_end
-        spans[i, 3, 0] = time_start
-        spans[i, 3, 1] = time_end
-    return ok
-
-
-def _scan_csv_py(
-    buf: npt.NDArray[np.uint8],
-    rows: npt.NDArray[np.int64],
-    plan: npt.NDArray[np.int64],
-    numeric: npt.NDArray[np.float64],
-    fields: npt.NDArray[np.int64],
-) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], int]:
-    """Scan the unquoted CSV rows buf[rows[r, 0]:rows[r, 1]]; a row at -1 was not captured.
-
-    Column c of a row is numeric if plan[c] >= 0: its value goes to numeric[r, plan[c]] and its
-    (status, start, end) to fields[r, plan[c]]. Otherwise it is categorical: its bytes are
-    copied to `found`, each followed by a newline, one per categorical column in every row
-    (empty where a short or missing row lacks it). Returns which rows had exactly len(plan)
-    fields (or were not captured), `found`, and how many bytes of it were written.
-    """
-    n_rows = rows.shape[0]
-    n_cols = plan.shape[0]
-    complete = np.ones(n_rows, dtype=np.bool_)
-    captured = 0
-    for row in range(n_rows):
-        if rows[row, 0] >= 0:
-            captured += rows[row, 1] - rows[row, 0]
-    found = np.empty(captured + n_rows * n_cols + 1, dtype=np.uint8)
-    written = 0
-    for row in range(n_rows):
-        start = rows[row, 0]
-        stop = rows[row, 1]
-        col = 0
-        if start >= 0:
-            while True:
-                end = start
-                while end < stop and buf[end] != 44:  # ,
-                    end += 1
-                if col < n_cols:
-                    j = plan[col]
-                    if j >= 0:
-                        value, state = _parse_float(buf, start, end)
-                        numeric[row, j] = value
-                        fields[row, j, 0] = state
-                        fields[row, j, 1] = start
-                        fields[row, j, 2] = end
-                    else:
-                        for k in range(start, end):
-                            found[written] = buf[k]
-                            written += 1
-                        found[written] = 10
-                        written += 1
-                col += 1
-                if end >= stop:
-                    break
-                start = end + 1
-            if col != n_cols:
-                complete[row] = False
-        while col < n_cols:  # a short row, or an output that was not captured: missing values
-            j = plan[col]
-            if j >= 0:
-                numeric[row, j] = np.nan
-                fields[row, j, 0] = _MISSING
-            else:
-                found[written] = 10
-                written += 1
-            col += 1
-    return complete, found, written
-
-
-def _gather_py(
-    buf: npt.NDArray[np.uint8], spans: npt.NDArray[np.int64], out: npt.NDArray[np.uint8]
-) -> int:
-    """Copy each buf[start:end] of `spans` to `out`, each followed by a newline; return size."""
-    written = 0
-    for i in range(spans.shape[0]):
-        for k in range(spans[i, 0], spans[i, 1]):
-            out[written] = buf[k]
-            written += 1
-        out[written] = 10
-        written += 1
-    return written
-
-
-_jit = numba.njit(cache=True, nogil=True)
-_parse_float = cast(
-    "Callable[[npt.NDArray[np.uint8], int, int], tuple[float, int]]", _jit(_parse_float_py)
-)
-_literal = cast("Callable[[npt.NDArray[np.uint8], int, int, int], int]", _jit(_literal_py))
-_plain_string = cast(
-    "Callable[[npt.NDArray[np.uint8], int, int, bool], tuple[int, int]]", _jit(_plain_string_py)
-)
-_match_canonical = cast("Callable[..., npt.NDArray[np.bool_]]", _jit(_match_canonical_py))
-_scan_csv = cast(
-    "Callable[..., tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], int]]", _jit(_scan_csv_py)
-)
-_gather = cast("Callable[..., int]", _jit(_gather_py))

@@ -135,7 +135,7 @@ def nothing_canonical(buf: Any, bounds: Any, spans: Any) -> np.ndarray[Any, Any]
 def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run a test through the compiled hot path, then again with every line on the general path."""
     if request.param == "general":
-        monkeypatch.setattr(decode_module, "_match_canonical", nothing_canonical)
+        monkeypatch.setattr(decode_module, "match_canonical", nothing_canonical)
     yield request.param
 
 
@@ -767,7 +767,7 @@ def both_paths(
     decoder = CaptureDecoder(schema)
     hot = decoder.decode(lines, 1000)
     with monkeypatch.context() as patch:
-        patch.setattr(decode_module, "_match_canonical", nothing_canonical)
+        patch.setattr(decode_module, "match_canonical", nothing_canonical)
         general = decoder.decode(lines, 1000)
     return hot, general
 
