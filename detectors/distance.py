@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from detectors.base import FloatArray
 from detectors.baseline.model import NumericStats
@@ -25,34 +26,51 @@ class BaselineCdf:
         self.items = stats.sketch_items
         cum = np.cumsum(stats.sketch_weights)
         self.total = float(cum[-1]) if cum.size else 0.0
-        self._cum = np.concatenate([[0.0], cum / self.total]) if self.total else np.zeros(1)
+        #: cum[j] = share of baseline weight in the first j items
+        self.cum = np.concatenate([[0.0], cum / self.total]) if self.total else np.zeros(1)
 
     def at(self, x: FloatArray) -> FloatArray:
         """F(x) = share of baseline weight <= x."""
-        return np.asarray(self._cum[np.searchsorted(self.items, x, side="right")])
+        return np.asarray(self.cum[np.searchsorted(self.items, x, side="right")])
 
     def below(self, x: FloatArray) -> FloatArray:
         """F(x−) = share of baseline weight < x."""
-        return np.asarray(self._cum[np.searchsorted(self.items, x, side="left")])
+        return np.asarray(self.cum[np.searchsorted(self.items, x, side="left")])
 
 
 def numeric_linf(window: FloatArray, base: BaselineCdf, *, assume_sorted: bool = False) -> float:
     """sup_x |F_base(x) − F_window(x)| for the present values in `window` (not NaN, any order).
 
     Between two distinct window values the window CDF is flat and the baseline CDF monotone, so
-    the supremum is reached at a window value or just below one: O(n log m), not O(n + m).
+    the supremum is reached at a window value or just below one; both sorted sequences are walked
+    once (O(n + m)) in compiled code.
     """
     values = window if assume_sorted else np.sort(window)
-    n = values.shape[0]
-    if n == 0 or base.total == 0:
+    if values.shape[0] == 0 or base.total == 0:
         return 0.0
-    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
-    uniq, first = values[starts], starts
-    after = np.append(first[1:], n) / n  # window CDF at each distinct value
-    before = first / n  # window CDF just below it
-    d_at = np.abs(base.at(uniq) - after)
-    d_below = np.abs(base.below(uniq) - before)
-    return float(max(d_at.max(), d_below.max()))
+    return float(_linf_sorted(np.ascontiguousarray(values), base.items, base.cum))
+
+
+@njit(cache=True)
+def _linf_sorted(values: np.ndarray, items: np.ndarray, cum: np.ndarray) -> float:
+    n = values.shape[0]
+    m = items.shape[0]
+    d = 0.0
+    i = 0
+    j = 0
+    while i < n:
+        x = values[i]
+        while j < m and items[j] < x:
+            j += 1
+        d = max(d, abs(cum[j] - i / n))  # just below x
+        k = j
+        while k < m and items[k] <= x:
+            k += 1
+        while i < n and values[i] == x:
+            i += 1
+        d = max(d, abs(cum[k] - i / n))  # at x
+        j = k
+    return d
 
 
 def categorical_linf(observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]) -> float:

@@ -182,7 +182,7 @@ class Monitor:
         )
         self.state = MonitorState()
         self._tail_numeric = np.empty((0, len(numeric_columns)))
-        self._tail_categorical = np.empty((0, len(categorical_columns)), dtype=object)
+        self._tail_codes = np.empty((0, len(categorical_columns)), dtype=np.int64)
         self._tail_record = np.empty(0, dtype=np.int64)
         self._tail_time: list[str | None] = []
         self._tail_id: list[str | None] = []
@@ -316,7 +316,10 @@ class Monitor:
 
     def _run_windows(self, batch: RowBatch, first_row: int, n_rows: int) -> list[Event]:
         numeric = np.concatenate([self._tail_numeric, batch.numeric])
-        categorical = np.concatenate([self._tail_categorical, batch.categorical])
+        codes = np.empty((n_rows, len(self.categorical_columns)), dtype=np.int64)
+        for j, name in enumerate(self.categorical_columns):
+            codes[:, j] = self._categorical_checks[name].encode(batch.categorical[:, j].tolist())
+        categorical = np.concatenate([self._tail_codes, codes])
         records = np.concatenate([self._tail_record, batch.row_record])
         times = self._tail_time + list(batch.inference_time)
         ids = self._tail_id + list(batch.event_id)
@@ -340,7 +343,7 @@ class Monitor:
             b += self.hop
         keep = self.window
         self._tail_numeric = numeric[-keep:]
-        self._tail_categorical = categorical[-keep:]
+        self._tail_codes = categorical[-keep:]
         self._tail_record = records[-keep:]
         self._tail_time = times[-keep:]
         self._tail_id = ids[-keep:]
@@ -349,7 +352,7 @@ class Monitor:
     def _evaluate_window(
         self,
         numeric: npt.NDArray[np.float64],
-        categorical: npt.NDArray[np.object_],
+        categorical: npt.NDArray[np.int64],
         row: int,
         record: int,
         time: str | None,
@@ -364,10 +367,9 @@ class Monitor:
             if checks is not None:
                 results.extend(checks.evaluate(ordered[: numeric.shape[0] - missing[j], j]))
         for j, name in enumerate(self.categorical_columns):
-            col = categorical[:, j].tolist()
-            present = [v for v in col if v is not None]
-            results.append(self._completeness[name].evaluate(len(col) - len(present)))
-            results.extend(self._categorical_checks[name].evaluate(present))
+            col = categorical[:, j]
+            results.append(self._completeness[name].evaluate(int(np.count_nonzero(col < 0))))
+            results.extend(self._categorical_checks[name].evaluate(col))
 
         events: list[Event] = []
         for r in results:
@@ -436,7 +438,7 @@ class Monitor:
                     [None if math.isnan(v) else v for v in row]
                     for row in self._tail_numeric.tolist()
                 ],
-                "categorical": self._tail_categorical.tolist(),
+                "categorical": self._tail_codes.tolist(),
                 "record": self._tail_record.tolist(),
                 "time": self._tail_time,
                 "id": self._tail_id,
@@ -475,10 +477,9 @@ class Monitor:
             [[np.nan if v is None else v for v in row] for row in tail["numeric"]],
             dtype=np.float64,
         ).reshape(-1, n_num)
-        cat = np.empty((len(tail["categorical"]), len(self.categorical_columns)), dtype=object)
-        for i, row in enumerate(tail["categorical"]):
-            cat[i, :] = row
-        self._tail_categorical = cat
+        self._tail_codes = np.asarray(tail["categorical"], dtype=np.int64).reshape(
+            -1, len(self.categorical_columns)
+        )
         self._tail_record = np.asarray(tail["record"], dtype=np.int64)
         self._tail_time = list(tail["time"])
         self._tail_id = list(tail["id"])

@@ -16,7 +16,6 @@ A check reports its statistic at every evaluation; the monitor turns a change fr
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,7 +130,12 @@ class NumericChecks:
 
 
 class CategoricalChecks:
-    """χ² `distribution` drift, L∞ `baseline_drift_check` and `categorical_values_check`."""
+    """χ² `distribution` drift, L∞ `baseline_drift_check` and `categorical_values_check`.
+
+    Values are encoded once per batch (`encode`) into integer codes: the baseline's categories
+    first, then domain values the baseline did not count, then "other"; -1 is missing. A window
+    is then counted with one bincount instead of hashing every string at every evaluation.
+    """
 
     def __init__(
         self, feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float
@@ -140,20 +144,37 @@ class CategoricalChecks:
         self.alpha = alpha
         self.monitoring = monitoring
         counts = feature.categorical.counts if feature.categorical is not None else {}
-        self.categories = list(counts)
-        self.expected = np.asarray([counts[c] for c in self.categories], dtype=np.float64)
-        self.domain = frozenset(feature.domain) if feature.domain else None
+        self.n_counted = len(counts)
+        extra = [d for d in feature.domain or () if d not in counts]
+        self.categories = [*counts, *extra]
+        self.codes = {c: i for i, c in enumerate(self.categories)}
+        self.other = len(self.categories)
+        self.expected = np.asarray(list(counts.values()), dtype=np.float64)
+        self.in_domain = np.zeros(self.other + 1, dtype=bool)
+        if feature.domain:
+            domain = set(feature.domain)
+            self.in_domain[[i for i, c in enumerate(self.categories) if c in domain]] = True
+        self.has_domain = bool(feature.domain)
+        self._criticals: dict[int, float] = {}
         self.evaluate_constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
 
-    def evaluate(self, present: list[str]) -> list[CheckResult]:
-        """`present`: the window's non-missing values of this feature."""
+    def encode(self, values: list[str | None]) -> npt.NDArray[np.int64]:
+        """Codes for one batch column: category index, `other` for unknown text, -1 missing."""
+        get, other = self.codes.get, self.other
+        return np.fromiter(
+            (-1 if v is None else get(v, other) for v in values), dtype=np.int64, count=len(values)
+        )
+
+    def evaluate(self, codes: npt.NDArray[np.int64]) -> list[CheckResult]:
+        """`codes`: the window's encoded values of this feature (missing ones included)."""
         out: list[CheckResult] = []
-        n = len(present)
+        present = codes[codes >= 0]
+        n = int(present.shape[0])
         if n == 0:
             return out
-        counter = Counter(present)
-        if self.domain is not None and self.evaluate_constraints:
-            inside = sum(v for k, v in counter.items() if k in self.domain) / n
+        counts = np.bincount(present, minlength=self.other + 1).astype(np.float64)
+        if self.has_domain and self.evaluate_constraints:
+            inside = float(counts[self.in_domain].sum()) / n
             threshold = self.monitoring.domain_content_threshold
             out.append(
                 CheckResult(
@@ -165,11 +186,9 @@ class CategoricalChecks:
                     threshold,
                 )
             )
-        if n < MIN_PRESENT or not self.categories:
+        if n < MIN_PRESENT or not self.n_counted:
             return out
-        known = [counter.get(c, 0) for c in self.categories]
-        other = n - sum(known)
-        observed = np.asarray([*known, other], dtype=np.float64)
+        observed = np.append(counts[: self.n_counted], counts[self.n_counted :].sum())
         # unseen categories get half a baseline count, so an expected frequency is never 0
         expected = np.append(self.expected, 0.5)
         out.append(self._chi_square(observed, expected))
@@ -191,19 +210,18 @@ class CategoricalChecks:
         return out
 
     def _chi_square(
-        self, observed: npt.NDArray[np.float64], expected: npt.NDArray[np.float64]
+        self, observed: npt.NDArray[np.float64], baseline: npt.NDArray[np.float64]
     ) -> CheckResult:
-        n = observed.sum()
-        exp = expected / expected.sum() * n
-        small = exp < MIN_EXPECTED
-        if small.any():
-            observed = np.append(observed[~small], observed[small].sum())
-            exp = np.append(exp[~small], exp[small].sum())
-        dof = max(observed.shape[0] - 1, 1)
-        statistic = float(np.sum((observed - exp) ** 2 / np.maximum(exp, 1e-12)))
-        critical = float(sps.chi2.isf(self.alpha, dof))
-        if math.isnan(critical):
-            critical = math.inf
+        """χ² test of homogeneity between the window's and the baseline's category counts.
+
+        Two-sample, not goodness-of-fit: the baseline frequencies are themselves estimated from
+        a finite sample, and treating them as exact inflates the statistic.
+        """
+        table = _pool_small_cells(np.vstack([observed, baseline]))
+        expected = _expected(table)
+        dof = max(table.shape[1] - 1, 1)
+        statistic = float(np.sum((table - expected) ** 2 / np.maximum(expected, 1e-12)))
+        critical = self._critical(dof)
         return CheckResult(
             self.feature,
             "distribution",
@@ -212,3 +230,30 @@ class CategoricalChecks:
             statistic,
             critical,
         )
+
+    def _critical(self, dof: int) -> float:
+        critical = self._criticals.get(dof)
+        if critical is None:
+            critical = float(sps.chi2.isf(self.alpha, dof))
+            self._criticals[dof] = critical if not math.isnan(critical) else math.inf
+        return self._criticals[dof]
+
+
+def _expected(table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return np.asarray(table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum())
+
+
+def _pool_small_cells(table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Pool categories whose expected count is below MIN_EXPECTED (the χ² approximation needs
+    it); if the pool itself is still too small, fold it into the smallest remaining category."""
+    small = _expected(table).min(axis=0) < MIN_EXPECTED
+    if not small.any():
+        return table
+    pooled = table[:, small].sum(axis=1, keepdims=True)
+    rest = table[:, ~small]
+    if rest.shape[1] and _expected(np.hstack([rest, pooled]))[:, -1].min() < MIN_EXPECTED:
+        smallest = int(np.argmin(rest.sum(axis=0)))
+        rest = rest.copy()
+        rest[:, smallest] += pooled[:, 0]
+        return rest
+    return np.hstack([rest, pooled])
