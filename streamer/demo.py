@@ -16,6 +16,7 @@ from streamer.app import build_parts
 from streamer.config import load_config
 from streamer.memory import IterSource
 from streamer.pipeline import Pipeline
+from streamer.progress import Progress
 from streamer.synthetic import Change, Scenario, capture_lines, training_csv
 
 TRAINING_ROWS = 20_000
@@ -77,7 +78,8 @@ def run_demo(
             say(f"  - {ch.feature}: {ch.kind.replace('_', ' ')} {ch.magnitude:g}")
         scenario = Scenario("demo", records, changes, seed=11, seconds_between=1.0 / rate)
         collect = _Collect()
-        sinks: list[Sink] = [ConsoleSink(stream=sys.stdout), collect, parts.metrics]
+        progress = Progress(records, unit="records", desc="demo", stream=sys.stdout)
+        sinks: list[Sink] = [ConsoleSink(progress.write), collect, parts.metrics]
         if events_out is not None:
             sinks.append(EventsFileSink(events_out))
         for sink in sinks:
@@ -89,12 +91,14 @@ def run_demo(
             sinks,
             batch_size=max(64, int(rate // 20)),
             telemetry=parts.metrics,
+            progress=progress.hook,
             speed=1.0,
             stop=stop,
         )
         try:
             summary = pipeline.run()
         finally:
+            progress.close()
             for sink in sinks:
                 sink.close()
     say("")
