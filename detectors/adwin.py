@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numba import njit
-from river import drift as river_drift
 
 from detectors.base import DriftDetector, FloatArray, IndexArray, check_positive
 
@@ -390,6 +389,9 @@ class RiverADWIN(DriftDetector):
         self.max_buckets = max_buckets
         self.min_window_length = min_window_length
         self.grace_period = grace_period
+        # imported here: river (and the scipy.stats it pulls in) costs ~1 s of start-up
+        from river import drift as river_drift
+
         self._river: Any = river_drift.ADWIN(  # type: ignore[no-untyped-call]
             delta=delta,
             clock=clock,

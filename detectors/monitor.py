@@ -25,6 +25,7 @@ from detectors.adwin import ADWIN, RiverADWIN
 from detectors.base import DriftDetector
 from detectors.baseline.model import Baseline, FeatureBaseline
 from detectors.calibration import (
+    WINDOW_SAFETY,
     CalibrationCache,
     FeatureFits,
     adwin_delta,
@@ -156,7 +157,7 @@ class Monitor:
         )
         self.beta = per_source_rate(settings.false_alarms_per_million, self.n_sources)
         self.target_arl0 = 1.0 / self.beta
-        alpha = min(self.beta * self.hop, 0.5)
+        alpha = min(self.beta * self.hop / WINDOW_SAFETY, 0.5)
 
         self.calibration: dict[str, Calibrated] = {}
         self._sequential = [

@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numba import njit
-from river import drift as river_drift
 
 from detectors.base import DriftDetector, FloatArray, IndexArray, check_choice, check_positive
 
@@ -174,6 +173,9 @@ class RiverPageHinkley(DriftDetector):
         self.threshold = threshold
         self.alpha = alpha
         self.mode = mode
+        # imported here: river (and the scipy.stats it pulls in) costs ~1 s of start-up
+        from river import drift as river_drift
+
         self._river: Any = river_drift.PageHinkley(
             min_instances=min_instances, delta=delta, threshold=threshold, alpha=alpha, mode=mode
         )

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats as sps
+from scipy import special
 
 from detectors.base import FloatArray
 from detectors.baseline.model import FeatureBaseline, MonitoringConfig
@@ -58,7 +59,7 @@ class CompletenessCheck:
         floor = 1.0 / (n_base + 1.0) if n_base > 0 else 1e-4
         self.p0 = max(1.0 - feature.completeness, floor)
         self.window = window
-        self.max_missing = int(sps.binom.isf(alpha, window, self.p0))
+        self.max_missing = _binomial_upper(window, self.p0, alpha)
 
     def evaluate(self, n_missing: int) -> CheckResult:
         """`n_missing` of the window's `window` rows are missing."""
@@ -148,6 +149,8 @@ class CategoricalChecks:
         extra = [d for d in feature.domain or () if d not in counts]
         self.categories = [*counts, *extra]
         self.codes = {c: i for i, c in enumerate(self.categories)}
+        lookup: dict[str | None, int] = {**self.codes, None: -1}
+        self._lookup = lookup.get
         self.other = len(self.categories)
         self.expected = np.asarray(list(counts.values()), dtype=np.float64)
         self.in_domain = np.zeros(self.other + 1, dtype=bool)
@@ -160,9 +163,8 @@ class CategoricalChecks:
 
     def encode(self, values: list[str | None]) -> npt.NDArray[np.int64]:
         """Codes for one batch column: category index, `other` for unknown text, -1 missing."""
-        get, other = self.codes.get, self.other
         return np.fromiter(
-            (-1 if v is None else get(v, other) for v in values), dtype=np.int64, count=len(values)
+            map(self._lookup, values, repeat(self.other)), dtype=np.int64, count=len(values)
         )
 
     def evaluate(self, codes: npt.NDArray[np.int64]) -> list[CheckResult]:
@@ -234,7 +236,7 @@ class CategoricalChecks:
     def _critical(self, dof: int) -> float:
         critical = self._criticals.get(dof)
         if critical is None:
-            critical = float(sps.chi2.isf(self.alpha, dof))
+            critical = float(special.chdtri(dof, self.alpha))
             self._criticals[dof] = critical if not math.isnan(critical) else math.inf
         return self._criticals[dof]
 
@@ -257,3 +259,11 @@ def _pool_small_cells(table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]
         rest[:, smallest] += pooled[:, 0]
         return rest
     return np.hstack([rest, pooled])
+
+
+def _binomial_upper(n: int, p: float, alpha: float) -> int:
+    """Smallest k with P(K > k) <= alpha for K ~ Binomial(n, p) (scipy.stats' binom.isf)."""
+    k = int(n * p)
+    while k < n and special.bdtrc(k, n, p) > alpha:
+        k += 1
+    return k
