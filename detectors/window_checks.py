@@ -149,7 +149,8 @@ class CategoricalChecks:
         extra = [d for d in feature.domain or () if d not in counts]
         self.categories = [*counts, *extra]
         self.codes = {c: i for i, c in enumerate(self.categories)}
-        lookup: dict[str | None, int] = {**self.codes, None: -1}
+        lookup: dict[str | None, int] = dict(self.codes.items())
+        lookup[None] = -1
         self._lookup = lookup.get
         self.other = len(self.categories)
         self.expected = np.asarray(list(counts.values()), dtype=np.float64)
