@@ -360,13 +360,14 @@ class Monitor:
         event_id: str | None,
     ) -> list[Event]:
         results: list[CheckResult] = []
-        ordered = np.sort(numeric, axis=0)  # NaN sorts last: present values first
+        # one contiguous row per feature sorts faster than strided columns; NaN sorts last
+        ordered = np.sort(np.ascontiguousarray(numeric.T), axis=1)
         missing = np.isnan(numeric).sum(axis=0)
         for j, name in enumerate(self.numeric_columns):
             results.append(self._completeness[name].evaluate(int(missing[j])))
             checks = self._numeric_checks.get(name)
             if checks is not None:
-                results.extend(checks.evaluate(ordered[: numeric.shape[0] - missing[j], j]))
+                results.extend(checks.evaluate(ordered[j, : numeric.shape[0] - missing[j]]))
         for j, name in enumerate(self.categorical_columns):
             col = categorical[:, j]
             results.append(self._completeness[name].evaluate(int(np.count_nonzero(col < 0))))
