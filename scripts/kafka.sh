@@ -7,19 +7,25 @@
 #                                   print 127.0.0.1:PORT (also written to .services/kafka/bootstrap)
 #   scripts/kafka.sh stop           stop the broker started by `start`
 #   scripts/kafka.sh status         exit 0 and print the bootstrap address when the broker runs
+#   scripts/kafka.sh resume         start the stopped broker again on its port, keeping its data
+#                                   (outage tests: stop, wait, resume)
 #
 # PORT defaults to 19092; the controller listens on PORT+1. KAFKA_START_TIMEOUT (seconds, default
 # 90) bounds the wait for readiness; KAFKA_HEAP_OPTS overrides the JVM heap flags.
+# KAFKA_STATE_DIR (default .services/kafka) holds one broker's config, data, log, pid and
+# bootstrap file: point it elsewhere to run a second, independent broker on other ports (the
+# jars stay shared in .services/kafka/lib).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 POM="$ROOT/scripts/kafka/pom.xml"
 KAFKA_DIR="$ROOT/.services/kafka"
 LIB_DIR="$KAFKA_DIR/lib"
-DATA_DIR="$KAFKA_DIR/data"
-PID_FILE="$KAFKA_DIR/broker.pid"
-LOG_FILE="$KAFKA_DIR/broker.log"
-BOOTSTRAP_FILE="$KAFKA_DIR/bootstrap"
+STATE_DIR="${KAFKA_STATE_DIR:-$KAFKA_DIR}"
+DATA_DIR="$STATE_DIR/data"
+PID_FILE="$STATE_DIR/broker.pid"
+LOG_FILE="$STATE_DIR/broker.log"
+BOOTSTRAP_FILE="$STATE_DIR/bootstrap"
 STAMP_FILE="$LIB_DIR/.fetched"
 DEFAULT_PORT=19092
 READY_LINE="Kafka Server started"
@@ -71,7 +77,8 @@ now() { date +%s.%N; }
 
 write_config() {
     local port="$1" cport="$2"
-    cat >"$KAFKA_DIR/server.properties" <<EOF
+    mkdir -p "$STATE_DIR"
+    cat >"$STATE_DIR/server.properties" <<EOF
 # Written by scripts/kafka.sh start; rewritten on every start.
 process.roles=broker,controller
 node.id=1
@@ -93,7 +100,7 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 EOF
     # A properties file: Kafka's shipped YAML config needs a jar this classpath may not carry.
-    cat >"$KAFKA_DIR/log4j2.properties" <<'EOF'
+    cat >"$STATE_DIR/log4j2.properties" <<'EOF'
 # Written by scripts/kafka.sh start. Quiet broker; the start-up line stays visible for polling.
 status = warn
 name = driftstream-kafka
@@ -139,20 +146,32 @@ cmd_start() {
     local heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # "lib/*" stays quoted: the JVM expands the wildcard, not the shell.
     # shellcheck disable=SC2086
-    java $heap -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
+    java $heap -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
         kafka.tools.StorageTool format --standalone -t "$cluster_id" \
-        -c "$KAFKA_DIR/server.properties" >"$KAFKA_DIR/format.log" 2>&1 \
-        || { cat "$KAFKA_DIR/format.log" >&2; die "StorageTool format failed"; }
+        -c "$STATE_DIR/server.properties" >"$STATE_DIR/format.log" 2>&1 \
+        || { cat "$STATE_DIR/format.log" >&2; die "StorageTool format failed"; }
 
+    : >"$LOG_FILE"
+    launch "$bootstrap" "$timeout" "$t0"
+}
+
+launch() {
+    # Starts the JVM on the config in STATE_DIR and waits for readiness; prints the bootstrap.
+    local bootstrap="$1" timeout="$2" t0="$3"
+    local heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+    local pid
+    # Only what this start writes counts: after `resume` the log already holds an older line.
+    local log_from
+    log_from=$(($(stat -c %s "$LOG_FILE" 2>/dev/null || echo 0) + 1))
     # shellcheck disable=SC2086
-    nohup java $heap -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
-        kafka.Kafka "$KAFKA_DIR/server.properties" >"$LOG_FILE" 2>&1 </dev/null &
+    nohup java $heap -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
+        kafka.Kafka "$STATE_DIR/server.properties" >>"$LOG_FILE" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$PID_FILE"
 
     local deadline=$((SECONDS + timeout))
     # The broker's own word that it serves requests (its PLAINTEXT port opens at the same moment).
-    until grep -q "$READY_LINE" "$LOG_FILE" 2>/dev/null; do
+    until tail -c +"$log_from" "$LOG_FILE" 2>/dev/null | grep -q "$READY_LINE"; do
         if ! kill -0 "$pid" 2>/dev/null; then
             tail -n 40 "$LOG_FILE" >&2 || true
             rm -f "$PID_FILE"
@@ -169,6 +188,25 @@ cmd_start() {
     log "ready in $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')s" \
         "(format + boot; pid $pid, log $LOG_FILE)"
     echo "$bootstrap"
+}
+
+cmd_resume() {
+    local props="$STATE_DIR/server.properties"
+    [[ -f "$props" && -f "$DATA_DIR/meta.properties" ]] \
+        || die "nothing to resume in $STATE_DIR (run start first)"
+    local pid
+    if pid="$(broker_pid)"; then
+        die "a broker already runs (pid $pid)"
+    fi
+    local port cport
+    port="$(sed -n 's#^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*#\1#p' "$props")"
+    cport="$(sed -n 's#^listeners=.*CONTROLLER://127.0.0.1:\([0-9]*\)$#\1#p' "$props")"
+    [[ -n "$port" && -n "$cport" ]] || die "no PLAINTEXT/CONTROLLER listeners in $props"
+    for p in "$port" "$cport"; do
+        ! port_open "$p" || die "port $p on 127.0.0.1 is already in use"
+    done
+    cmd_fetch
+    launch "127.0.0.1:$port" "${KAFKA_START_TIMEOUT:-90}" "$(now)"
 }
 
 cmd_stop() {
@@ -210,7 +248,8 @@ main() {
         start) cmd_start "$@" ;;
         stop) cmd_stop ;;
         status) cmd_status ;;
-        *) echo "usage: $0 {fetch|start [PORT]|stop|status}" >&2; exit 2 ;;
+        resume) cmd_resume ;;
+        *) echo "usage: $0 {fetch|start [PORT]|stop|status|resume}" >&2; exit 2 ;;
     esac
 }
 

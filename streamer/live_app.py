@@ -1,0 +1,146 @@
+"""Assembles `driftstream run` from a Config: Kafka source, checkpoint store, sinks, metrics."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from detectors.monitor import Monitor
+from sinks.base import DeadLetterSink, Sink, SinkUnavailableError
+from sinks.events_file import EventsFileSink
+from sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
+from sinks.prometheus import PrometheusSink
+from streamer.app import build_decoder, build_monitor, load_configured_baseline, serve_metrics
+from streamer.backoff import Backoff
+from streamer.base import CheckpointStore
+from streamer.checkpoint import (
+    CheckpointUnavailableError,
+    DirectoryCheckpointStore,
+    KafkaCheckpointStore,
+)
+from streamer.config import Config, ConfigError, KafkaSourceSettings
+from streamer.kafka_source import KafkaSource, client_options
+from streamer.live import Cadence, LiveService
+from streamer.live_metrics import LiveMetrics, PartitionDriftCollector
+from streamer.outputs import build_output_sinks
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class LiveParts:
+    service: LiveService
+    metrics: PrometheusSink
+    store: CheckpointStore
+    sinks: list[Sink] = field(default_factory=list)
+    dead_letters: DeadLetterSink | None = None
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+        if self.dead_letters is not None:
+            self.dead_letters.close()
+        self.store.close()
+
+
+def kafka_settings(config: Config) -> KafkaSourceSettings:
+    if config.sources.kafka is None:
+        raise ConfigError("no live source: set sources.kafka (bootstrap_servers, topics)")
+    return config.sources.kafka
+
+
+def build_live(config: Config, stop: threading.Event) -> LiveParts:
+    """Everything `driftstream run` needs, set up and connected (retrying while the broker is
+    away; returns early, unconnected, when `stop` is set meanwhile)."""
+    kafka = kafka_settings(config)
+    baseline = load_configured_baseline(config)
+    decoder = build_decoder(config, baseline)
+    prototype = build_monitor(config, baseline)  # calibrates now, not inside a rebalance
+
+    def new_monitor() -> Monitor:
+        # a copy of a fresh, calibrated monitor: no calibration (or cache) per partition
+        return copy.deepcopy(prototype)
+
+    metrics = PrometheusSink(
+        config.endpoint,
+        port=config.metrics.port if config.metrics.enabled else None,
+        host=config.metrics.host,
+    )
+    live_metrics = LiveMetrics(config.endpoint, registry=metrics.registry)
+    options = client_options(kafka)
+    backoff = Backoff(kafka.retry.initial_seconds, kafka.retry.max_seconds)
+
+    store: CheckpointStore
+    if config.checkpoint.kafka_topic is not None:
+        store = KafkaCheckpointStore(
+            config.checkpoint.kafka_topic, options,
+            timeout_seconds=kafka.request_timeout_ms / 1000,
+        )
+    else:
+        store = DirectoryCheckpointStore(config.checkpoint.directory)
+        try:
+            store.setup()
+        except CheckpointUnavailableError as exc:
+            raise ConfigError(f"checkpoint.directory: {exc}") from None
+
+    sinks: list[Sink] = []
+    if config.sinks.events_file is not None:
+        sinks.append(EventsFileSink(config.sinks.events_file, append=True))
+    if config.sinks.output_topic is not None:
+        sinks.append(
+            KafkaEventsSink(
+                config.sinks.output_topic, options, endpoint=config.endpoint,
+                flush_timeout_seconds=config.sinks.flush_timeout_seconds,
+            )
+        )
+    outputs = build_output_sinks(config, decoder, metrics.registry)  # CloudWatch, signals
+    sinks.extend(outputs.sinks)
+    sinks.append(metrics)
+    dead_letters: DeadLetterSink | None = None
+    if config.sinks.dead_letter_topic is not None:
+        counter = live_metrics.dead_letters
+        dead_letters = KafkaDeadLetterSink(
+            config.sinks.dead_letter_topic, options,
+            max_request_size=config.decode.max_record_bytes + 65_536,
+            flush_timeout_seconds=config.sinks.flush_timeout_seconds,
+            on_delivered=counter.labels(config.endpoint, "produced").inc,
+            on_dropped=counter.labels(config.endpoint, "dropped").inc,
+        )
+
+    source = KafkaSource(kafka, stop=stop, metrics=live_metrics)
+    service = LiveService(
+        source, decoder, new_monitor, sinks, store,
+        group=kafka.group_id, metrics=live_metrics, dead_letters=dead_letters,
+        telemetry=metrics,
+        cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
+        backoff=backoff, stop=stop,
+    )
+    metrics.registry.register(PartitionDriftCollector(config.endpoint, service.monitors))
+    outputs.watch(lambda: service.monitors().values())
+    serve_metrics(metrics, config, metrics_required="port" in config.metrics.model_fields_set)
+    parts = LiveParts(service, metrics, store, sinks, dead_letters)
+
+    steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", store.setup)]
+    steps += [("produce", s.setup) for s in sinks]
+    if dead_letters is not None:
+        steps.append(("produce", dead_letters.setup))
+    for operation, setup in steps:
+        while not stop.is_set():
+            try:
+                setup()
+                break
+            except (SinkUnavailableError, CheckpointUnavailableError, OSError) as exc:
+                live_metrics.broker_error(operation)
+                delay = backoff.next_delay()
+                log.warning("retrying", operation=operation, error=type(exc).__name__,
+                            detail=str(exc), retry_in_s=round(delay, 2))
+                stop.wait(delay)
+    backoff.reset()
+    log.info("live_ready", topics=list(kafka.topics), group=kafka.group_id,
+             checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
+             metrics_port=metrics.bound_port)
+    return parts
