@@ -1,0 +1,557 @@
+"""CloudWatch metrics: Model Monitor's per-feature data metrics, and driftstream's own.
+
+Model Monitor's metrics (namespace `aws/sagemaker/Endpoints/data-metrics`, dimensions
+`Endpoint` and `MonitoringSchedule`), so alarms made for Model Monitor keep working:
+
+- feature_baseline_drift_<feature>: the latest baseline_drift_check distance (L∞, in Model
+  Monitor's robust or simple form, as constraints.json says);
+- feature_non_null_<feature>: the share of non-missing values in the latest window (0..1);
+- feature_data_<feature>: StatisticValues (SampleCount, Sum, Minimum, Maximum) of the values
+  seen since the previous publish (numeric features).
+
+driftstream's own metrics (namespace `cloudwatch.namespace`, default `driftstream`; dimension
+`Endpoint`, plus `Kind` or `Reason` where named, plus `cloudwatch.dimensions`): `Started`,
+`RecordsRead`, `RecordsRejected` (total, and by `Reason`), `Events` (by `Kind`),
+`RecordsPerSecond`, `MetricsDropped`. docs/aws.md describes each.
+
+Where the values come from: window statistics are read from the monitors' `current` through an
+injected reader (as the Prometheus collector reads them), event counts from `add`, and the raw
+values for `feature_data_*` from the decoder's tap (`observe`, called with every decoded batch),
+so detectors/ knows nothing about CloudWatch.
+
+Publishing: `flush` (the loop's, after each batch) turns what was seen since the previous publish
+into metric data at most every `interval_seconds`, time-stamped then, and queues them; a
+background thread sends the queue in PutMetricData calls within CloudWatch's limits, enforced
+here (1,000 metric data and 1 MB of request per call, 30 dimensions per metric), retrying with
+back-off. While CloudWatch is unreachable the queue keeps at most `max_buffered` data, dropping
+the oldest and counting them (Prometheus and logs); monitoring never waits for CloudWatch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+import threading
+import time
+import urllib.parse
+from collections import Counter as Tally
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import botocore.exceptions
+import numpy as np
+import numpy.typing as npt
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from detectors.events import Event, EventKind
+from sinks.base import Sink
+from streamer import aws
+from streamer.aws_settings import CLOUDWATCH_MAX_DIMENSIONS, CloudWatchSettings
+from streamer.backoff import Backoff
+
+log = structlog.get_logger(__name__)
+
+MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+MAX_DATA_PER_CALL = 1000
+MAX_CALL_BYTES = 1_000_000
+#: room left for the request's own fields (Action, Version, Namespace) and the protocol framing
+CALL_OVERHEAD_BYTES = 2_000
+MAX_METRIC_NAME = 255
+MAX_VALUE = 2.0**360  # CloudWatch rejects larger magnitudes, and NaN / infinities
+
+Current = Mapping[tuple[str, str], tuple[float, float]]
+CurrentReader = Callable[[], Iterable[Current]]
+ClientFactory = Callable[[], Any]
+
+
+class DecodedValues(Protocol):
+    """What the sink reads from a decoded batch (streamer.batch.DecodedBatch fits)."""
+
+    @property
+    def n_records(self) -> int: ...
+    @property
+    def numeric(self) -> npt.NDArray[np.float64]: ...
+
+
+@dataclass(frozen=True)
+class Datum:
+    """One entry of PutMetricData's MetricData, and the namespace it goes to."""
+
+    namespace: str
+    payload: dict[str, Any]
+
+
+def metric_name(prefix: str, feature: str) -> str:
+    """`prefix` + feature name; characters outside printable ASCII become `_`, and the name is
+    cut to CloudWatch's 255 characters."""
+    clean = "".join(c if 32 < ord(c) < 127 else "_" for c in feature)
+    return (prefix + clean)[:MAX_METRIC_NAME]
+
+
+def metric_value(value: float) -> float | None:
+    """A value CloudWatch accepts, or None (NaN and infinities are not sent)."""
+    if not math.isfinite(value):
+        return None
+    return max(-MAX_VALUE, min(MAX_VALUE, value))
+
+
+def encoded_size(datum: Datum) -> int:
+    """Bytes `datum` takes in a PutMetricData request, bounded from above: its size in the
+    query protocol (member paths spelled out, values URL-encoded), the most verbose of the
+    protocols botocore may use for CloudWatch (query, JSON, CBOR)."""
+    prefix = "MetricData.member.1000."
+    fields: list[tuple[str, str]] = []
+
+    def walk(path: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{path}{k}.", v)
+        elif isinstance(value, list):
+            for i, v in enumerate(value, 1):
+                walk(f"{path}member.{i}.", v)
+        else:
+            fields.append((path.rstrip("."), str(value)))
+
+    walk(prefix, datum.payload)
+    return len(urllib.parse.urlencode(fields)) + 1
+
+
+def plan_calls(
+    data: Sequence[Datum],
+    *,
+    max_data: int = MAX_DATA_PER_CALL,
+    max_bytes: int = MAX_CALL_BYTES - CALL_OVERHEAD_BYTES,
+) -> list[tuple[str, list[Datum]]]:
+    """Split `data` into PutMetricData calls: one namespace per call, at most `max_data` data
+    and `max_bytes` of encoded data per call, in the order given."""
+    calls: list[tuple[str, list[Datum]]] = []
+    current: list[Datum] = []
+    size = 0
+    namespace = ""
+    for datum in data:
+        n = encoded_size(datum)
+        if current and (
+            datum.namespace != namespace or len(current) >= max_data or size + n > max_bytes
+        ):
+            calls.append((namespace, current))
+            current, size = [], 0
+        namespace = datum.namespace
+        current.append(datum)
+        size += n
+    if current:
+        calls.append((namespace, current))
+    return calls
+
+
+class FeatureValues:
+    """SampleCount, Sum, Minimum and Maximum of each numeric feature since the last `take`."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self._reset()
+
+    def _reset(self) -> None:
+        n = len(self.names)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.total = np.zeros(n)
+        self.low = np.full(n, np.inf)
+        self.high = np.full(n, -np.inf)
+
+    def add(self, numeric: npt.NDArray[np.float64]) -> None:
+        if numeric.shape[0] == 0 or not self.names:
+            return
+        present = ~np.isnan(numeric)
+        self.count += present.sum(axis=0)
+        self.total += np.where(present, numeric, 0.0).sum(axis=0)
+        self.low = np.minimum(self.low, np.where(present, numeric, np.inf).min(axis=0))
+        self.high = np.maximum(self.high, np.where(present, numeric, -np.inf).max(axis=0))
+
+    def take(self) -> list[tuple[str, int, float, float, float]]:
+        """(name, count, sum, min, max) of features with values; then start afresh."""
+        out = [
+            (name, int(c), float(s), float(lo), float(hi))
+            for name, c, s, lo, hi in zip(
+                self.names, self.count, self.total, self.low, self.high, strict=True
+            )
+            if c > 0
+        ]
+        self._reset()
+        return out
+
+
+class CloudWatchMetrics:
+    """Prometheus metrics about the sink itself."""
+
+    def __init__(self, endpoint: str, registry: CollectorRegistry) -> None:
+        self.endpoint = endpoint
+        self.sent = Counter(
+            "driftstream_cloudwatch_metrics_sent", "Metric data accepted by CloudWatch",
+            ["endpoint"], registry=registry,
+        )
+        self.dropped = Counter(
+            "driftstream_cloudwatch_metrics_dropped",
+            "Metric data never sent: buffer overflow, refused by CloudWatch, or left at exit",
+            ["endpoint", "reason"], registry=registry,
+        )
+        self.failures = Counter(
+            "driftstream_cloudwatch_put_failures", "PutMetricData calls that failed",
+            ["endpoint", "kind"], registry=registry,
+        )
+        self.buffered = Gauge(
+            "driftstream_cloudwatch_metrics_buffered", "Metric data waiting to be sent",
+            ["endpoint"], registry=registry,
+        )
+        for reason in ("overflow", "refused", "shutdown"):
+            self.dropped.labels(endpoint, reason)
+        for kind in ("throttled", "transient", "refused"):
+            self.failures.labels(endpoint, kind)
+
+
+class MetricSender:
+    """Sends queued metric data from a background thread (see the module docstring): `put`
+    never blocks, `start` once, `close` gives what is left `timeout` seconds."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        max_buffered: int,
+        backoff: Backoff,
+        metrics: CloudWatchMetrics,
+        on_dropped: Callable[[int], None] = lambda n: None,
+    ) -> None:
+        self.client = client
+        self.max_buffered = max_buffered
+        self.backoff = backoff
+        self.metrics = metrics
+        self.on_dropped = on_dropped
+        self._queue: deque[Datum] = deque()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._deadline = math.inf
+        self._busy = False
+        self._retry_at = 0.0
+        self._thread = threading.Thread(target=self._run, name="cloudwatch-sender", daemon=True)
+        self._last_overflow_log = -math.inf
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def put(self, data: Sequence[Datum]) -> None:
+        with self._cond:
+            self._queue.extend(data)
+            self._trim()
+            self._cond.notify_all()
+
+    def _trim(self) -> None:
+        over = len(self._queue) - self.max_buffered
+        if over > 0:
+            for _ in range(over):
+                self._queue.popleft()
+            self.metrics.dropped.labels(self.metrics.endpoint, "overflow").inc(over)
+            self.on_dropped(over)
+            now = time.monotonic()
+            if now - self._last_overflow_log >= 60:
+                self._last_overflow_log = now
+                log.warning("cloudwatch_buffer_full", dropped=over, kept=len(self._queue),
+                            hint="CloudWatch is unreachable; oldest metric data are dropped")
+        self.metrics.buffered.labels(self.metrics.endpoint).set(len(self._queue))
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._queue) + (1 if self._busy else 0)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Block until the queue is empty and nothing is in flight (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return True
+
+    def close(self, timeout: float) -> None:
+        with self._cond:
+            self._closing = True
+            self._deadline = time.monotonic() + timeout
+            self._retry_at = 0.0  # one more try at once
+            self._cond.notify_all()
+        self._thread.join(timeout + 1.0)
+        with self._cond:
+            left = len(self._queue)
+            self._queue.clear()
+        if left:
+            self.metrics.dropped.labels(self.metrics.endpoint, "shutdown").inc(left)
+            log.warning("cloudwatch_unsent_at_exit", dropped=left)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    if self._closing and (not self._queue or now >= self._deadline):
+                        return
+                    if self._queue and now >= self._retry_at:
+                        break
+                    timeout = self._retry_at - now if self._queue else math.inf
+                    if self._closing:
+                        timeout = min(timeout, self._deadline - now)
+                    self._cond.wait(None if math.isinf(timeout) else timeout)
+                head = list(itertools.islice(self._queue, MAX_DATA_PER_CALL))
+                namespace, batch = plan_calls(head)[0]
+                for _ in batch:
+                    self._queue.popleft()
+                self._busy = True
+            ok = self._send(namespace, batch)
+            with self._cond:
+                self._busy = False
+                if not ok:
+                    self._queue.extendleft(reversed(batch))
+                    self._trim()
+                    self._retry_at = time.monotonic() + self.backoff.next_delay()
+                self.metrics.buffered.labels(self.metrics.endpoint).set(len(self._queue))
+                self._cond.notify_all()
+
+    def _send(self, namespace: str, batch: list[Datum]) -> bool:
+        """One PutMetricData call; False when it should be retried."""
+        try:
+            self.client.put_metric_data(
+                Namespace=namespace, MetricData=[d.payload for d in batch]
+            )
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            if aws.is_fatal(exc):
+                self.metrics.failures.labels(self.metrics.endpoint, "refused").inc()
+                self.metrics.dropped.labels(self.metrics.endpoint, "refused").inc(len(batch))
+                self.on_dropped(len(batch))
+                log.error("cloudwatch_refused", namespace=namespace, data=len(batch),
+                          error=aws.describe(exc))
+                return True  # retrying the same request cannot help
+            kind = "throttled" if aws.is_throttle(exc) else "transient"
+            self.metrics.failures.labels(self.metrics.endpoint, kind).inc()
+            log.warning("cloudwatch_unavailable", error=aws.describe(exc),
+                        buffered=len(self._queue) + len(batch), failures=self.backoff.failures + 1)
+            return False
+        self.backoff.reset()
+        self.metrics.sent.labels(self.metrics.endpoint).inc(len(batch))
+        return True
+
+
+class CloudWatchSink(Sink):
+    """Publishes the metrics of the module docstring for one endpoint."""
+
+    def __init__(
+        self,
+        settings: CloudWatchSettings,
+        endpoint: str,
+        features: Sequence[str],
+        numeric_features: Sequence[str],
+        client_factory: ClientFactory,
+        *,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.settings = settings
+        self.endpoint = endpoint
+        self.features = tuple(features)
+        self.values = FeatureValues(numeric_features)
+        self._client_factory = client_factory
+        self.metrics = CloudWatchMetrics(
+            endpoint, registry if registry is not None else CollectorRegistry()
+        )
+        self.clock = clock
+        self.now = now
+        self._current: CurrentReader = lambda: ()
+        self._sender: MetricSender | None = None
+        self._last_publish = clock()
+        self._records = 0
+        self._events: Tally[str] = Tally()
+        self._rejected: Tally[str] = Tally()
+        self._dropped = 0
+        self._lock = threading.Lock()
+        own = {"Endpoint": endpoint, **settings.dimensions}
+        self._own_dimensions = [{"Name": k, "Value": v} for k, v in own.items()]
+        self._mm_dimensions = [
+            {"Name": "Endpoint", "Value": endpoint},
+            {"Name": "MonitoringSchedule", "Value": settings.monitoring_schedule},
+        ]
+
+    def watch(self, current: CurrentReader) -> None:
+        """Read the monitors' window statistics from `current` (one mapping per monitor)."""
+        self._current = current
+
+    def observe(self, batch: DecodedValues) -> None:
+        """The decoder's tap: every decoded batch, before the monitor sees it."""
+        self.values.add(batch.numeric)
+        self._records += batch.n_records
+
+    # -- Sink ----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Make the client and send `Started` at once: missing credentials or permissions stop
+        the start-up with one line (AwsError); an unreachable CloudWatch does not."""
+        if self._sender is not None:
+            return
+        client = self._client_factory()
+        started = self._own("Started", 1.0, "Count")
+        try:
+            client.put_metric_data(Namespace=started.namespace, MetricData=[started.payload])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            if aws.is_fatal(exc):
+                raise aws.fatal("sinks.cloudwatch: PutMetricData", exc) from None
+            log.warning("cloudwatch_unavailable", error=aws.describe(exc),
+                        hint="metrics are buffered until it answers")
+            self.metrics.failures.labels(self.endpoint, "transient").inc()
+            pending = [started]
+        else:
+            self.metrics.sent.labels(self.endpoint).inc()
+            pending = []
+        backoff = Backoff(self.settings.retry.initial_seconds, self.settings.retry.max_seconds)
+        self._sender = MetricSender(
+            client,
+            max_buffered=self.settings.max_buffered,
+            backoff=backoff,
+            metrics=self.metrics,
+            on_dropped=self._count_dropped,
+        )
+        if pending:
+            self._sender.put(pending)
+        self._sender.start()
+
+    def add(self, event: Event) -> None:
+        if event.kind is EventKind.SUMMARY:
+            return
+        self._events[event.kind.value] += 1
+        if event.kind is EventKind.REJECTED and event.reason:
+            self._rejected[event.reason] += 1
+
+    def flush(self) -> None:
+        """Queue what was seen since the previous publish, at most every interval_seconds."""
+        if self.clock() - self._last_publish >= self.settings.interval_seconds:
+            self.publish()
+
+    def close(self) -> None:
+        if self._sender is None:
+            return
+        self.publish()
+        sender, self._sender = self._sender, None
+        sender.close(self.settings.close_timeout_seconds)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Turn everything seen since the previous publish into metric data and queue them."""
+        data = self.collect()
+        if self._sender is not None and data:
+            self._sender.put(data)
+
+    def collect(self) -> list[Datum]:
+        """The metric data of everything seen since the previous call (see the docstring)."""
+        now_mono = self.clock()
+        elapsed = max(now_mono - self._last_publish, 1e-9)
+        self._last_publish = now_mono
+        stamp = self.now()
+        data: list[Datum] = []
+        if self._records:
+            for current in list(self._current()):
+                snapshot = dict(current)  # the loop thread may add keys meanwhile
+                for feature in self.features:
+                    for detector, prefix in (
+                        ("baseline_drift_check", "feature_baseline_drift_"),
+                        ("completeness_check", "feature_non_null_"),
+                    ):
+                        stat = snapshot.get((feature, detector))
+                        value = metric_value(stat[0]) if stat is not None else None
+                        if value is not None:
+                            data.append(self._mm(metric_name(prefix, feature), value, stamp))
+            for name, count, total, low, high in self.values.take():
+                stats = [metric_value(v) for v in (total, low, high)]
+                if None in stats:
+                    continue
+                data.append(
+                    Datum(
+                        MODEL_MONITOR_NAMESPACE,
+                        {
+                            "MetricName": metric_name("feature_data_", name),
+                            "Dimensions": self._mm_dimensions,
+                            "Timestamp": stamp,
+                            "StatisticValues": {
+                                "SampleCount": float(count),
+                                "Sum": stats[0],
+                                "Minimum": stats[1],
+                                "Maximum": stats[2],
+                            },
+                            "StorageResolution": self.settings.storage_resolution,
+                        },
+                    )
+                )
+        records, self._records = self._records, 0
+        rejected = sum(self._rejected.values())
+        data.append(self._own("RecordsRead", float(records), "Count", stamp=stamp))
+        data.append(self._own("RecordsRejected", float(rejected), "Count", stamp=stamp))
+        for reason, n in sorted(self._rejected.items()):
+            data.append(self._own("RecordsRejected", float(n), "Count", stamp, Reason=reason))
+        for kind, n in sorted(self._events.items()):
+            data.append(self._own("Events", float(n), "Count", stamp, Kind=kind))
+        data.append(
+            self._own("RecordsPerSecond", records / elapsed, "Count/Second", stamp=stamp)
+        )
+        with self._lock:
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            data.append(self._own("MetricsDropped", float(dropped), "Count", stamp=stamp))
+        self._events.clear()
+        self._rejected.clear()
+        return data
+
+    def _mm(self, name: str, value: float, stamp: dt.datetime) -> Datum:
+        return Datum(
+            MODEL_MONITOR_NAMESPACE,
+            {
+                "MetricName": name,
+                "Dimensions": self._mm_dimensions,
+                "Timestamp": stamp,
+                "Value": value,
+                "Unit": "None",
+                "StorageResolution": self.settings.storage_resolution,
+            },
+        )
+
+    def _own(
+        self,
+        name: str,
+        value: float,
+        unit: str,
+        stamp: dt.datetime | None = None,
+        **extra: str,
+    ) -> Datum:
+        dimensions = [*self._own_dimensions, *({"Name": k, "Value": v} for k, v in extra.items())]
+        if len(dimensions) > CLOUDWATCH_MAX_DIMENSIONS:  # settings validation prevents it
+            raise ValueError(f"{name}: more than {CLOUDWATCH_MAX_DIMENSIONS} dimensions")
+        return Datum(
+            self.settings.namespace,
+            {
+                "MetricName": name,
+                "Dimensions": dimensions,
+                "Timestamp": stamp or self.now(),
+                "Value": value,
+                "Unit": unit,
+                "StorageResolution": self.settings.storage_resolution,
+            },
+        )
+
+    def _count_dropped(self, n: int) -> None:
+        with self._lock:
+            self._dropped += n
+
+    # -- for tests and shutdown ----------------------------------------------------------
+
+    def wait_sent(self, timeout: float) -> bool:
+        """True once everything queued so far was sent (or dropped)."""
+        return self._sender.wait_idle(timeout) if self._sender is not None else True

@@ -1,0 +1,1 @@
+"""Retrain-signal delivery: a durable outbox and the targets signals are delivered to."""

@@ -1,0 +1,170 @@
+"""CloudWatch on a moto server: Model Monitor's metric names, namespace and dimensions read back
+with get_metric_statistics, driftstream's own metrics, and PutMetricData limits kept by us."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from detectors.events import Event
+from sinks.base import BatchingSink
+from sinks.cloudwatch import (
+    MODEL_MONITOR_NAMESPACE,
+    CloudWatchMetrics,
+    Datum,
+    MetricSender,
+)
+from streamer.app import build_parts
+from streamer.backoff import Backoff
+from streamer.config import load_config
+from streamer.memory import IterSource
+from streamer.outputs import build_output_sinks
+from streamer.pipeline import Pipeline
+from tests.integration import aws_support as s
+from tests.services import MotoServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _dummy_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    s.use_dummy_keys(monkeypatch)
+
+
+class _Collect(BatchingSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Event] = []
+
+    def write(self, batch: list[Event]) -> None:
+        self.events.extend(batch)
+
+
+def _statistics(cw: Any, namespace: str, name: str, dims: dict[str, str]) -> list[dict[str, Any]]:
+    now = dt.datetime.now(dt.UTC)
+    answer = cw.get_metric_statistics(
+        Namespace=namespace,
+        MetricName=name,
+        Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+        StartTime=now - dt.timedelta(minutes=15),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=3600,
+        Statistics=["SampleCount", "Sum", "Minimum", "Maximum"],
+    )
+    points: list[dict[str, Any]] = answer["Datapoints"]
+    return points
+
+
+def test_model_monitor_metrics_read_back(moto_server: MotoServer, tmp_path: Path) -> None:
+    endpoint = s.unique("churn")
+    tree = s.base_config(
+        moto_server.endpoint_url,
+        endpoint=endpoint,
+        metrics={"enabled": False},
+        sinks={"cloudwatch": {"monitoring_schedule": "hourly-dq", "interval_seconds": 3600}},
+    )
+    config = load_config(s.write_config(tmp_path / "c.yaml", tree))
+    parts = build_parts(config, metrics_required=False)
+    outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
+    outputs.watch(lambda: [parts.monitor])
+    sink = outputs.cloudwatch
+    assert sink is not None
+    collect = _Collect()
+    sink.setup()
+    lines = s.traffic()
+    Pipeline(IterSource(iter(lines)), parts.decoder, parts.monitor, [collect, sink]).run()
+    sink.close()  # publishes once: the interval is an hour
+    assert sink.metrics.sent.labels(endpoint)._value.get() > 0
+
+    cw = s.client(moto_server.endpoint_url, "cloudwatch")
+    dims = {"Endpoint": endpoint, "MonitoringSchedule": "hourly-dq"}
+    current = parts.monitor.current
+    drift_checked = sorted(f for f, d in current if d == "baseline_drift_check")
+    assert {"age", "balance", "country"} <= set(drift_checked)
+    for feature in drift_checked:
+        (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE,
+                               f"feature_baseline_drift_{feature}", dims)
+        assert point["SampleCount"] == 1
+        assert point["Sum"] == pytest.approx(current[(feature, "baseline_drift_check")][0])
+    (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE, "feature_non_null_session_seconds", dims)
+    assert point["Sum"] == pytest.approx(current[("session_seconds", "completeness_check")][0])
+    assert point["Sum"] < 0.95  # 20 % of its values go missing after the change
+
+    # feature_data_*: every value seen, as statistic sets
+    numeric = parts.decoder.decode(list(lines), 0).numeric
+    for j, feature in enumerate(parts.decoder.layout.numeric):
+        column = numeric[:, j]
+        present = column[~np.isnan(column)]
+        (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE, f"feature_data_{feature}", dims)
+        assert point["SampleCount"] == present.size
+        assert point["Sum"] == pytest.approx(present.sum())
+        assert point["Minimum"] == pytest.approx(present.min())
+        assert point["Maximum"] == pytest.approx(present.max())
+
+    # driftstream's own metrics
+    own = {"Endpoint": endpoint}
+    assert _statistics(cw, "driftstream", "RecordsRead", own)[0]["Sum"] == len(lines)
+    assert _statistics(cw, "driftstream", "Started", own)[0]["Sum"] == 1
+    kinds: dict[str, int] = {}
+    for e in collect.events:
+        kinds[e.kind.value] = kinds.get(e.kind.value, 0) + 1
+    for kind in ("drift", "violation", "retrain_signal"):
+        (point,) = _statistics(cw, "driftstream", "Events", {**own, "Kind": kind})
+        assert point["Sum"] == kinds[kind]
+    assert _statistics(cw, "driftstream", "RecordsPerSecond", own)[0]["Sum"] > 0
+
+
+def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
+    """2,500 metric data go out in calls of at most 1,000; data with 30 dimensions of 1 KiB
+    values go out in calls under 1 MB; everything arrives."""
+    cw = s.client(moto_server.endpoint_url, "cloudwatch")
+    calls: list[int] = []
+    bodies: list[int] = []
+    cw.meta.events.register(
+        "provide-client-params.cloudwatch.PutMetricData",
+        lambda params, **_: calls.append(len(params["MetricData"])),
+    )
+    cw.meta.events.register(
+        "before-send.cloudwatch.PutMetricData",
+        lambda request, **_: bodies.append(len(request.body or b"")),
+    )
+    registry = CollectorRegistry()
+    metrics = CloudWatchMetrics("limits", registry)
+    sender = MetricSender(cw, max_buffered=10_000, backoff=Backoff(0.1, 0.5), metrics=metrics)
+    namespace = s.unique("limits")
+    now = dt.datetime.now(dt.UTC)
+    many = [
+        Datum(namespace, {"MetricName": f"m{i:04d}", "Value": float(i), "Timestamp": now})
+        for i in range(2500)
+    ]
+    wide_dims = [{"Name": f"d{k:02d}", "Value": chr(97 + k % 26) * 1024} for k in range(30)]
+    wide = [
+        Datum(namespace, {"MetricName": "wide", "Dimensions": wide_dims, "Value": float(i),
+                          "Timestamp": now})
+        for i in range(100)
+    ]
+    sender.start()
+    sender.put(many)
+    sender.put(wide)
+    assert sender.wait_idle(60)
+    sender.close(5)
+
+    assert sum(calls) == 2600
+    assert max(calls) == 1000
+    assert len(calls) >= 3 + 3  # 2,500 in 3 calls; 100 data of ~31 KB need at least 3
+    assert max(bodies) <= 1_000_000
+    assert registry.get_sample_value(
+        "driftstream_cloudwatch_metrics_sent_total", {"endpoint": "limits"}
+    ) == 2600
+    names: set[str] = set()
+    for page in cw.get_paginator("list_metrics").paginate(Namespace=namespace):
+        names.update(m["MetricName"] for m in page["Metrics"])
+    assert len(names) == 2501
+    (point,) = _statistics(cw, namespace, "wide", {d["Name"]: d["Value"] for d in wide_dims})
+    assert point["SampleCount"] == 100
+    assert point["Sum"] == sum(range(100))

@@ -1,0 +1,46 @@
+"""The line handling shared by local files and S3 objects (streamer/files.py)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+
+from streamer.files import LineReader, capture_order
+
+
+def _lines(data: bytes, max_line_bytes: int = 100) -> tuple[list[bytes], int]:
+    reader = LineReader(io.BytesIO(data), max_line_bytes)
+    out = []
+    while (line := reader.readline()) is not None:
+        out.append(line)
+    return out, reader.consumed
+
+
+def test_plain_lines_blank_ones_and_crlf() -> None:
+    data = b"a\r\n\nb\nlast-without-newline"
+    lines, consumed = _lines(data)
+    assert lines == [b"a", b"", b"b", b"last-without-newline"]
+    assert consumed == len(data)
+
+
+def test_gzip_is_recognised_by_its_magic_number_even_in_several_members() -> None:
+    data = gzip.compress(b"one\ntwo\n") + gzip.compress(b"three\n")
+    lines, consumed = _lines(data)
+    assert lines == [b"one", b"two", b"three"]
+    assert consumed == len(data)  # progress counts stored (compressed) bytes
+
+
+def test_an_oversized_line_is_cut_and_the_next_line_is_intact() -> None:
+    data = b"ok\n" + b"x" * 10_000 + b"\nnext\n"
+    lines, _ = _lines(gzip.compress(data), max_line_bytes=100)
+    assert lines == [b"ok", b"x" * 101, b"next"]
+
+
+def test_time_order_is_the_hour_folders_then_the_path() -> None:
+    keys = [
+        "ep/AllTraffic/2026/11/01/10/00-a.jsonl",
+        "ep/AllTraffic/2026/11/01/09/59-z.jsonl",
+        "ep/AllTraffic/2026/10/31/23/30-m.jsonl",
+        "ep/AllTraffic/2026/11/01/09/00-b.jsonl",
+    ]
+    assert sorted(keys, key=capture_order) == [keys[2], keys[3], keys[1], keys[0]]
