@@ -5,13 +5,22 @@ is done; a sink must have written (or durably queued) everything added before `f
 because the loop commits source positions after it. Delivery is at-least-once: after a restart a
 sink may see the same events again (retrain signals carry an idempotency key for that). Client
 set-up happens in `setup()`, not in `__init__`.
+
+Rejected records themselves (their raw bytes) go to a DeadLetterSink, not through events: an event
+is JSON for people and dashboards, a dead letter is the original record for re-processing.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 from detectors.events import Event
+
+
+class SinkUnavailableError(RuntimeError):
+    """A sink could not deliver what it was given (its service is away); the loop retries the
+    flush after back-off and commits nothing meanwhile."""
 
 
 class Sink(ABC):
@@ -50,3 +59,38 @@ class BatchingSink(Sink):
 
     def close(self) -> None:
         self.flush()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not be used, exactly as it was read, and where it was read from."""
+
+    raw: bytes
+    reason: str  # streamer.batch.RejectReason value
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+
+
+class DeadLetterSink(ABC):
+    """Where rejected records go, raw bytes and all (the loop's `rejected` events carry no bytes).
+
+    Same life cycle as Sink: `add` per rejected record, `flush` before source positions are
+    committed (the loop's commit order), at-least-once.
+    """
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Connect; called once before the first letter."""
+
+    @abstractmethod
+    def add(self, letter: DeadLetter) -> None:
+        """Accept one rejected record (cheap; may buffer)."""
+
+    @abstractmethod
+    def flush(self) -> None:
+        """Deliver everything added so far; raise when it could not (nothing is committed)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Flush and release resources; idempotent."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO
 
@@ -12,14 +13,23 @@ from sinks.base import BatchingSink
 
 
 class EventsFileSink(BatchingSink):
-    def __init__(self, path: Path) -> None:
+    """Writes events.jsonl; `append=True` (the live service) keeps what earlier runs wrote.
+
+    When appending, a last line left half-written by a killed process is cut off first: its
+    events were not checkpointed, so they are written again after the restart.
+    """
+
+    def __init__(self, path: Path, *, append: bool = False) -> None:
         super().__init__()
         self.path = path
+        self.append = append
         self._file: IO[bytes] | None = None
 
     def setup(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("wb")
+        if self.append and self.path.exists():
+            _cut_partial_last_line(self.path)
+        self._file = self.path.open("ab" if self.append else "wb")
 
     def write(self, batch: list[Event]) -> None:
         assert self._file is not None, "setup() was not called"
@@ -31,3 +41,25 @@ class EventsFileSink(BatchingSink):
             super().close()
             self._file.close()
             self._file = None
+
+
+def _cut_partial_last_line(path: Path) -> None:
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return
+        # scan back for the last complete line (events are small: a few blocks at most)
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 65536)
+            f.seek(start)
+            chunk = f.read(pos - start)
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                f.truncate(start + cut + 1)
+                return
+            pos = start
+        f.truncate(0)

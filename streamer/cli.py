@@ -25,9 +25,18 @@ from sinks.base import Sink
 from sinks.console import ConsoleSink
 from sinks.events_file import EventsFileSink
 from streamer.app import build_parts
+from streamer.checkpoint import CheckpointError
 from streamer.config import Config, ConfigError, load_config
-from streamer.files import FileSource, SourceError
+from streamer.files import SourceError
+from streamer.kafka_source import client_options
+from streamer.kinesis_app import build_kinesis_live
+from streamer.kinesis_publish import parse_kinesis_target, replay_to_kinesis
+from streamer.live_app import build_live, kafka_settings
+from streamer.outputs import build_output_sinks
 from streamer.pipeline import Pipeline, RunSummary
+from streamer.progress import Progress
+from streamer.publish import parse_kafka_target, publish
+from streamer.s3_source import capture_source
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = structlog.get_logger("driftstream")
@@ -81,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generated traffic with a known drift; needs nothing else")
     d.add_argument("--records", type=int, default=60_000)
-    d.add_argument("--rate", type=float, default=15_000.0, help="records per second")
+    d.add_argument("--rate", type=float, default=5_000.0, help="records per second")
     d.add_argument("--metrics-port", type=int, default=9108)
     d.add_argument("--events-out", type=Path, help="also write events.jsonl here")
     return p
@@ -93,25 +102,6 @@ def _install_stop_handlers(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-
-
-def _progress_bar(
-    total: int | None,
-) -> tuple[Callable[[int, int], None] | None, Callable[[], None]]:
-    """A tqdm bar on a terminal (bytes, with a records counter); nothing otherwise."""
-    if not sys.stderr.isatty():
-        return None, lambda: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, desc="replay")
-    records = [0]
-
-    def update(n_records: int, n_bytes: int) -> None:
-        records[0] += n_records
-        bar.update(n_bytes)
-        bar.set_postfix(records=records[0], refresh=False)
-
-    return update, bar.close
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
@@ -139,18 +129,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.speed is not None and args.speed <= 0:
         raise UsageError("--speed must be > 0")
     if args.to is not None:
-        raise UsageError(f"--to {args.to}: re-publishing into Kafka or Kinesis is not built yet")
-    if args.source.startswith("s3://"):
-        raise UsageError(f"{args.source}: replay from S3 is not built yet; copy the files locally")
+        return _republish(args)
     config = _replay_config(args)
-    source = FileSource(Path(args.source), max_line_bytes=config.decode.max_record_bytes)
+    source = capture_source(
+        args.source, config.aws, max_line_bytes=config.decode.max_record_bytes
+    )
     parts = build_parts(config, metrics_required=args.metrics_port is not None)
     stop = threading.Event()
     _install_stop_handlers(stop)
     sinks: list[Sink] = [EventsFileSink(args.events_out), parts.metrics]
-    progress, close_progress = _progress_bar(source.total_bytes)
+    outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
+    outputs.watch(lambda: [parts.monitor])
+    sinks.extend(outputs.sinks)
+    progress = Progress(source.total_bytes)
     if sys.stderr.isatty():
-        sinks.append(ConsoleSink(_tqdm_write))
+        sinks.append(ConsoleSink(progress.write))
     for sink in sinks:
         sink.setup()
     pipeline = Pipeline(
@@ -160,25 +153,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
         sinks,
         batch_size=64 if args.speed else config.batch_size,
         telemetry=parts.metrics,
-        progress=progress,
+        progress=progress.hook,
         speed=args.speed,
         stop=stop,
     )
     try:
         summary = pipeline.run()
     finally:
-        close_progress()
+        progress.close()
         for sink in sinks:
             sink.close()
         source.close()
     _print_summary(summary, args.events_out)
     return EXIT_OK
-
-
-def _tqdm_write(line: str) -> None:
-    from tqdm import tqdm
-
-    tqdm.write(line, file=sys.stderr)
 
 
 def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
@@ -193,9 +180,87 @@ def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
     )
 
 
+def _republish(args: argparse.Namespace) -> int:
+    """`replay SOURCE --to kafka://host:port/topic`: publish the captured lines, keyed by the
+    config's endpoint, with the config's Kafka security settings when it has them."""
+    if args.to.startswith("kinesis://"):
+        return _republish_kinesis(args)
+    if not args.to.startswith("kafka://"):
+        raise UsageError(f"--to {args.to}: expected kafka://host:port/topic or kinesis://stream")
+    try:
+        target = parse_kafka_target(args.to)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = load_config(args.config)
+    source = capture_source(
+        args.source, config.aws, max_line_bytes=config.decode.max_record_bytes
+    )
+    options = client_options(config.sources.kafka) if config.sources.kafka is not None else {}
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    try:
+        summary = publish(
+            source, target, key=config.endpoint.encode(), client_options=options,
+            speed=args.speed, stop=stop,
+        )
+    finally:
+        source.close()
+    print(summary.line(target, config.endpoint.encode()), file=sys.stderr)
+    if summary.failed:
+        print(f"driftstream: failed: {summary.failed} records were not acknowledged",
+              file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _republish_kinesis(args: argparse.Namespace) -> int:
+    """`replay SOURCE --to kinesis://stream`: streamer/kinesis_publish.py."""
+    try:
+        stream = parse_kinesis_target(args.to)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = load_config(args.config)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    summary = replay_to_kinesis(
+        args.source, stream, aws_settings=config.aws, partition_key=config.endpoint,
+        speed=args.speed, stop=stop,
+    )
+    print(summary.line(stream, config.endpoint), file=sys.stderr)
+    return EXIT_OK
+
+
+def _configure_client_logging(level: str) -> None:
+    """kafka-python logs through the standard library, every reconnect attempt at ERROR while a
+    broker is away; the service reports that itself (`retrying`, `broker_reachable` and
+    driftstream_broker_errors_total), so the client's own lines are shown only with
+    --log-level info (its warnings) or debug (its INFO lines; never its DEBUG output, which
+    holds raw requests, SASL ones included)."""
+    client_level = {"debug": logging.INFO, "info": logging.WARNING}.get(level, logging.CRITICAL)
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kafka").setLevel(client_level)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    load_config(args.config)
-    raise ConfigError(f"{args.config}: no live sources are configured (Kafka comes next)")
+    config = load_config(args.config)
+    if config.sources.kinesis is None:
+        kafka_settings(config)  # a config without a live source is a usage error, before anything
+    _configure_client_logging(args.log_level)
+    stop = threading.Event()
+    _install_stop_handlers(stop)
+    if config.sources.kinesis is not None:
+        parts = build_kinesis_live(config, stop)
+    else:
+        parts = build_live(config, stop)
+    try:
+        summary = parts.service.run()
+    finally:
+        parts.close()
+    _print_summary(summary, config.sinks.events_file)
+    return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -233,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, BaselineError, SourceError) as exc:
+    except (UsageError, ConfigError, BaselineError, SourceError, CheckpointError) as exc:
         print(f"driftstream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

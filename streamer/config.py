@@ -12,12 +12,27 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from detectors.settings import DetectorSettings
+from streamer.aws_settings import (
+    AwsSettings,
+    CloudWatchSettings,
+    KinesisSourceSettings,
+    SignalTarget,
+    check_signal_targets,
+)
 
 ENV_PREFIX = "DRIFTSTREAM__"
 
@@ -42,6 +57,147 @@ class MetricsSettings(_Frozen):
     port: int = Field(9108, ge=0, le=65535, description="0 picks a free port")
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class KafkaSecurity(_Frozen):
+    """How to reach a secured cluster. Secrets are SecretStr: masked in dumps, reprs and logs."""
+
+    protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+
+    @field_validator("sasl_username", "sasl_password", "ssl_password", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # environment overrides are parsed as YAML: a password of digits arrives as a number
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSecurity:
+        sasl = self.protocol.startswith("SASL_")
+        if sasl and self.sasl_mechanism is None:
+            raise ValueError(f"sasl_mechanism is required with protocol {self.protocol}")
+        if sasl and (not self.sasl_username or self.sasl_password is None):
+            raise ValueError(f"sasl_username and sasl_password are required with {self.protocol}")
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError("sasl_mechanism needs protocol SASL_PLAINTEXT or SASL_SSL")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path} is not a file")
+        return self
+
+
+class RetrySettings(_Frozen):
+    """Back-off for an unreachable broker: doubles from `initial_seconds` up to `max_seconds`."""
+
+    initial_seconds: float = Field(0.5, gt=0, le=60)
+    max_seconds: float = Field(10.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetrySettings:
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError("max_seconds must be >= initial_seconds")
+        return self
+
+
+class KafkaSourceSettings(_Frozen):
+    """A consumer group over one or more topics (see docs/kafka.md)."""
+
+    bootstrap_servers: tuple[str, ...] = Field(min_length=1)
+    topics: tuple[str, ...] = Field(min_length=1)
+    group_id: str = Field("driftstream", min_length=1)
+    group_instance_id: str | None = Field(None, min_length=1, description="static membership")
+    client_id: str = Field("driftstream", min_length=1)
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    poll_timeout_ms: int = Field(500, ge=0, le=60_000)
+    max_poll_records: int = Field(5000, gt=0, le=1_000_000)
+    max_partition_fetch_bytes: int = Field(8 * 1_048_576, gt=0)
+    fetch_max_bytes: int = Field(50 * 1_048_576, gt=0)
+    session_timeout_ms: int = Field(10_000, ge=1000, le=300_000)
+    heartbeat_interval_ms: int | None = Field(None, gt=0, description="None: a third of session")
+    max_poll_interval_ms: int = Field(300_000, ge=1000)
+    request_timeout_ms: int = Field(30_000, ge=1000)
+    security: KafkaSecurity = KafkaSecurity()
+    retry: RetrySettings = RetrySettings()
+
+    @field_validator("bootstrap_servers", "topics", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        # "a:9092,b:9092" (handy in environment overrides) is the same as a list
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for server in value:
+            host, _, port = server.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> KafkaSourceSettings:
+        if self.heartbeat_interval_ms is not None and (
+            self.heartbeat_interval_ms >= self.session_timeout_ms
+        ):
+            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.request_timeout_ms <= self.poll_timeout_ms:
+            raise ValueError("request_timeout_ms must be above poll_timeout_ms")
+        return self
+
+
+class SourcesSettings(_Frozen):
+    kafka: KafkaSourceSettings | None = None
+    kinesis: KinesisSourceSettings | None = None
+
+    @model_validator(mode="after")
+    def _one_live_source(self) -> SourcesSettings:
+        if self.kafka is not None and self.kinesis is not None:
+            raise ValueError("set one live source: sources.kafka or sources.kinesis")
+        return self
+
+
+class CheckpointSettings(_Frozen):
+    """Where detector state and source positions are checkpointed, and how often."""
+
+    directory: Path = Path("checkpoints")
+    kafka_topic: str | None = Field(
+        None, min_length=1, description="a compacted topic instead of the directory"
+    )
+    interval_seconds: float = Field(10.0, gt=0, le=3600)
+    every_records: int = Field(100_000, gt=0)
+
+
+class SinksSettings(_Frozen):
+    """Where the live service sends events (the Kafka sinks use sources.kafka's connection)."""
+
+    events_file: Path | None = None
+    dead_letter_topic: str | None = Field(None, min_length=1)
+    output_topic: str | None = Field(None, min_length=1)
+    flush_timeout_seconds: float = Field(10.0, gt=0, le=600)
+    cloudwatch: CloudWatchSettings | None = None
+    signals: tuple[SignalTarget, ...] = ()
+    signal_outbox: Path = Field(Path("signal-outbox"), description="durable retrain signals")
+
+    @model_validator(mode="after")
+    def _signal_names(self) -> SinksSettings:
+        check_signal_targets(self.signals)
+        return self
+
+
 class Config(_Frozen):
     endpoint: str = Field("default", min_length=1, description="names the endpoint in metrics")
     baseline: Path | None = None
@@ -49,10 +205,31 @@ class Config(_Frozen):
     decode: DecodeSettings = DecodeSettings()
     detectors: DetectorSettings = DetectorSettings()
     metrics: MetricsSettings = MetricsSettings()
+    sources: SourcesSettings = SourcesSettings()
+    checkpoint: CheckpointSettings = CheckpointSettings()
+    sinks: SinksSettings = SinksSettings()
+    aws: AwsSettings = AwsSettings()
+
+    @model_validator(mode="after")
+    def _kafka_sinks_need_kafka(self) -> Config:
+        if self.sources.kafka is None:
+            for key in ("dead_letter_topic", "output_topic"):
+                if getattr(self.sinks, key) is not None:
+                    raise ValueError(f"sinks.{key} needs sources.kafka (its connection is used)")
+            if self.checkpoint.kafka_topic is not None:
+                raise ValueError("checkpoint.kafka_topic needs sources.kafka")
+        return self
 
     def identity(self) -> str:
-        """Short hash of the effective settings (names the config in retrain signals)."""
-        text = self.model_dump_json(exclude={"metrics", "batch_size"})
+        """Short hash of the detection settings (names the config in retrain signals).
+
+        Where records come from and where events go do not change what is detected, so
+        `sources`, `checkpoint`, `sinks` and `aws` are left out, as are metrics and batch
+        size.
+        """
+        text = self.model_dump_json(
+            exclude={"metrics", "batch_size", "sources", "checkpoint", "sinks", "aws"}
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -66,12 +243,43 @@ def _set_path(tree: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+_SECRET_KEYS = frozenset({"sasl_password", "ssl_password"})
+_FILE_RELATIVE: tuple[tuple[str, ...], ...] = (
+    ("baseline",),
+    ("checkpoint", "directory"),
+    ("sinks", "events_file"),
+    ("sinks", "signal_outbox"),
+)
+
+
+def _resolve_path(tree: dict[str, Any], keys: tuple[str, ...], base: Path) -> None:
+    node: Any = tree
+    for key in keys[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    value = node.get(keys[-1]) if isinstance(node, dict) else None
+    if value and not isinstance(value, dict | list):
+        node[keys[-1]] = str((base / str(value)).resolve())
+
+
+def _resolve_signal_paths(tree: dict[str, Any], base: Path) -> None:
+    """`path` of each `sinks.signals` item (the file target) is relative to the file too."""
+    sinks = tree.get("sinks")
+    targets = sinks.get("signals") if isinstance(sinks, dict) else None
+    for target in targets if isinstance(targets, list) else []:
+        if isinstance(target, dict):
+            _resolve_path(target, ("path",), base)
+
+
 def _format_error(err: ValidationError, origin: str) -> str:
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+        if not first["loc"]:
+            return f"{origin}: {msg}"  # the message names its keys
     return f"{origin}: {key}: {msg}"
 
 
@@ -93,15 +301,18 @@ def load_config(
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of keys")
         tree = loaded or {}
-        if tree.get("baseline"):
-            # a relative baseline path in a file is relative to that file
-            tree["baseline"] = str((path.parent / str(tree["baseline"])).resolve())
+        # a relative path written in a file is relative to that file
+        for relative in _FILE_RELATIVE:
+            _resolve_path(tree, relative, path.parent)
+        _resolve_signal_paths(tree, path.parent)
     env = os.environ if environ is None else environ
     for name, raw in sorted(env.items()):
         if name.startswith(ENV_PREFIX):
             keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__") if k]
             if keys:
-                _set_path(tree, keys, yaml.safe_load(raw) if raw else None)
+                # a secret is taken as written: YAML would read 0123 as the number 83
+                secret = keys[-1] in _SECRET_KEYS
+                _set_path(tree, keys, raw if secret else yaml.safe_load(raw) if raw else None)
     for key, value in overrides.items():
         if value is not None:
             _set_path(tree, key.split("."), value)

@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
@@ -146,6 +146,16 @@ class CaptureDecoder:
         self._categorical_pos = tuple(position[name] for name in self.layout.categorical)
         self._input_scan = self._scan_spec(self._inputs)
         self._output_scan = self._scan_spec(self._outputs) if self._outputs else None
+        self._observers: list[Callable[[DecodedBatch], None]] = []
+
+    def observe(self, callback: Callable[[DecodedBatch], None]) -> None:
+        """Call `callback` with every batch decoded from now on, before the monitor sees it.
+
+        For sinks that need the decoded values themselves (CloudWatch's `feature_data_*`
+        statistics); both processing loops own a decoder, so one tap serves replay and the live
+        service alike.
+        """
+        self._observers.append(callback)
 
     def _scan_spec(self, features: tuple[FeatureBaseline, ...]) -> _ScanSpec:
         plan = np.array(
@@ -164,6 +174,12 @@ class CaptureDecoder:
         batch holds every row of the usable records in record order, and one Rejection, in
         record order, per unusable line.
         """
+        batch = self._decode(lines, first_index)
+        for callback in self._observers:
+            callback(batch)
+        return batch
+
+    def _decode(self, lines: Sequence[bytes], first_index: int) -> DecodedBatch:
         canonical = self._canonical_records(lines)
         block = self._convert_canonical(canonical)
         rejections = [
