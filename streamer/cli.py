@@ -25,18 +25,12 @@ from sinks.base import Sink
 from sinks.console import ConsoleSink
 from sinks.events_file import EventsFileSink
 from streamer.app import build_parts
+from streamer.base import Source
 from streamer.checkpoint import CheckpointError
 from streamer.config import Config, ConfigError, load_config
-from streamer.files import SourceError
-from streamer.kafka_source import client_options
-from streamer.kinesis_app import build_kinesis_live
-from streamer.kinesis_publish import parse_kinesis_target, replay_to_kinesis
-from streamer.live_app import build_live, kafka_settings
-from streamer.outputs import build_output_sinks
+from streamer.files import FileSource, SourceError
 from streamer.pipeline import Pipeline, RunSummary
 from streamer.progress import Progress
-from streamer.publish import parse_kafka_target, publish
-from streamer.s3_source import capture_source
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = structlog.get_logger("driftstream")
@@ -131,16 +125,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.to is not None:
         return _republish(args)
     config = _replay_config(args)
-    source = capture_source(
-        args.source, config.aws, max_line_bytes=config.decode.max_record_bytes
-    )
+    source = _capture_source(args.source, config)
     parts = build_parts(config, metrics_required=args.metrics_port is not None)
     stop = threading.Event()
     _install_stop_handlers(stop)
     sinks: list[Sink] = [EventsFileSink(args.events_out), parts.metrics]
-    outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
-    outputs.watch(lambda: [parts.monitor])
-    sinks.extend(outputs.sinks)
+    if config.sinks.cloudwatch is not None or config.sinks.signals:
+        from streamer.outputs import build_output_sinks  # boto3: only when AWS sinks are set
+
+        outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
+        outputs.watch(lambda: [parts.monitor])
+        sinks.extend(outputs.sinks)
     progress = Progress(source.total_bytes)
     if sys.stderr.isatty():
         sinks.append(ConsoleSink(progress.write))
@@ -168,6 +163,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _capture_source(spec: str, config: Config) -> Source:
+    """A local file or folder, or s3://bucket/prefix (boto3 is imported only for the latter)."""
+    if spec.startswith("s3://"):
+        from streamer.s3_source import capture_source
+
+        return capture_source(spec, config.aws, max_line_bytes=config.decode.max_record_bytes)
+    return FileSource(Path(spec), max_line_bytes=config.decode.max_record_bytes)
+
+
 def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
     rejected = sum(summary.rejected.values())
     rate = summary.records_read / summary.seconds if summary.seconds else 0.0
@@ -187,34 +191,42 @@ def _republish(args: argparse.Namespace) -> int:
         return _republish_kinesis(args)
     if not args.to.startswith("kafka://"):
         raise UsageError(f"--to {args.to}: expected kafka://host:port/topic or kinesis://stream")
+    from streamer.kafka_source import client_options
+    from streamer.publish import parse_kafka_target, publish
+
     try:
         target = parse_kafka_target(args.to)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     config = load_config(args.config)
-    source = capture_source(
-        args.source, config.aws, max_line_bytes=config.decode.max_record_bytes
-    )
+    source = _capture_source(args.source, config)
     options = client_options(config.sources.kafka) if config.sources.kafka is not None else {}
     stop = threading.Event()
     _install_stop_handlers(stop)
     try:
         summary = publish(
-            source, target, key=config.endpoint.encode(), client_options=options,
-            speed=args.speed, stop=stop,
+            source,
+            target,
+            key=config.endpoint.encode(),
+            client_options=options,
+            speed=args.speed,
+            stop=stop,
         )
     finally:
         source.close()
     print(summary.line(target, config.endpoint.encode()), file=sys.stderr)
     if summary.failed:
-        print(f"driftstream: failed: {summary.failed} records were not acknowledged",
-              file=sys.stderr)
+        print(
+            f"driftstream: failed: {summary.failed} records were not acknowledged", file=sys.stderr
+        )
         return EXIT_FAILURE
     return EXIT_OK
 
 
 def _republish_kinesis(args: argparse.Namespace) -> int:
     """`replay SOURCE --to kinesis://stream`: streamer/kinesis_publish.py."""
+    from streamer.kinesis_publish import parse_kinesis_target, replay_to_kinesis
+
     try:
         stream = parse_kinesis_target(args.to)
     except ValueError as exc:
@@ -223,8 +235,12 @@ def _republish_kinesis(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _install_stop_handlers(stop)
     summary = replay_to_kinesis(
-        args.source, stream, aws_settings=config.aws, partition_key=config.endpoint,
-        speed=args.speed, stop=stop,
+        args.source,
+        stream,
+        aws_settings=config.aws,
+        partition_key=config.endpoint,
+        speed=args.speed,
+        stop=stop,
     )
     print(summary.line(stream, config.endpoint), file=sys.stderr)
     return EXIT_OK
@@ -238,13 +254,17 @@ def _configure_client_logging(level: str) -> None:
     holds raw requests, SASL ones included)."""
     client_level = {"debug": logging.INFO, "info": logging.WARNING}.get(level, logging.CRITICAL)
     logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr,
+        level=logging.WARNING,
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("kafka").setLevel(client_level)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.kinesis_app import build_kinesis_live
+    from streamer.live_app import build_live, kafka_settings
+
     config = load_config(args.config)
     if config.sources.kinesis is None:
         kafka_settings(config)  # a config without a live source is a usage error, before anything

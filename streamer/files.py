@@ -19,6 +19,7 @@ from streamer.base import RawBatch, Source
 _HOUR = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})(?:/|$)")
 CAPTURE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".gz")
 _READ_BUFFER = 256 * 1024
+_CHUNK = 1 << 20  # bytes split into lines at a time
 
 
 class SourceError(ValueError):
@@ -83,6 +84,11 @@ class LineReader:
         self._counted = _Counted(raw)
         buffered = io.BufferedReader(self._counted, buffer_size=_READ_BUFFER)
         self._buffered = buffered
+        self._ready: list[bytes] = []
+        self._ready_pos = 0
+        self._tail = b""
+        self._eof = False
+        self._skipping = False
         self._reader: IO[bytes] = (
             cast(IO[bytes], gzip.GzipFile(fileobj=buffered))
             if buffered.peek(2)[:2] == b"\x1f\x8b"
@@ -93,16 +99,53 @@ class LineReader:
     def consumed(self) -> int:
         return self._counted.count
 
-    def readline(self) -> bytes | None:
-        """The next line without its line ending; None at the end of the object."""
-        line = self._reader.readline(self.max_line_bytes + 1)
-        if not line:
-            return None
-        if len(line) > self.max_line_bytes and not line.endswith(b"\n"):
-            rest = line
-            while rest and not rest.endswith(b"\n"):
-                rest = self._reader.readline(io.DEFAULT_BUFFER_SIZE * 16)
-        return line.rstrip(b"\r\n")
+    def readlines(self, limit: int) -> list[bytes]:
+        """Up to `limit` next lines without their line endings; [] at the end of the object.
+
+        Reads in chunks and splits them in C (a readline per record costs more than decoding
+        it); a line longer than max_line_bytes is cut to max_line_bytes + 1 bytes and the rest
+        of it is skipped as it arrives, so memory stays bounded by the chunk size.
+        """
+        out: list[bytes] = []
+        while len(out) < limit:
+            if self._ready_pos < len(self._ready):
+                take = self._ready[self._ready_pos : self._ready_pos + limit - len(out)]
+                self._ready_pos += len(take)
+                out.extend(take)
+                continue
+            if self._eof:
+                if self._tail:
+                    out.append(self._tail.rstrip(b"\r"))
+                    self._tail = b""
+                break
+            self._fill()
+        return out
+
+    def _fill(self) -> None:
+        data = self._reader.read(_CHUNK)
+        if not data:
+            self._eof = True
+            self._skipping = False
+            return
+        if self._skipping:  # the rest of an oversized line: drop it up to its newline
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            data = data[newline + 1 :]
+            self._skipping = False
+        parts = (self._tail + data).split(b"\n")
+        self._tail = parts.pop()
+        limit = self.max_line_bytes
+        if b"\r" in data:
+            parts = [p.rstrip(b"\r") for p in parts]
+        if parts and max(map(len, parts)) > limit:
+            parts = [p if len(p) <= limit else p[: limit + 1] for p in parts]
+        if len(self._tail) > limit:
+            parts.append(self._tail[: limit + 1])
+            self._tail = b""
+            self._skipping = True
+        self._ready = parts
+        self._ready_pos = 0
 
     def close(self) -> None:
         if self._reader is not self._buffered:
@@ -140,16 +183,16 @@ class CaptureObjectsSource(Source):
                 self._reader = LineReader(self._open(self._object_no), self.max_line_bytes)
                 self._line_in_object = 0
                 self._reported = 0
-            line = self._reader.readline()
+            got = self._reader.readlines(max_records - len(lines))
             consumed += self._reader.consumed - self._reported
             self._reported = self._reader.consumed
-            if line is None:
+            if not got:
                 self._reader.close()
                 self._reader = None
                 self._object_no += 1
                 continue
-            lines.append(line)
-            self._line_in_object += 1
+            lines.extend(got)
+            self._line_in_object += len(got)
         if not lines and self._reader is None and self._object_no >= len(self.names):
             return None
         batch = RawBatch(self._index, lines, consumed_bytes=consumed)

@@ -10,9 +10,10 @@ from streamer.files import LineReader, capture_order
 
 def _lines(data: bytes, max_line_bytes: int = 100) -> tuple[list[bytes], int]:
     reader = LineReader(io.BytesIO(data), max_line_bytes)
-    out = []
-    while (line := reader.readline()) is not None:
-        out.append(line)
+    out: list[bytes] = []
+    while got := reader.readlines(3):
+        assert len(got) <= 3
+        out.extend(got)
     return out, reader.consumed
 
 
@@ -34,6 +35,15 @@ def test_an_oversized_line_is_cut_and_the_next_line_is_intact() -> None:
     data = b"ok\n" + b"x" * 10_000 + b"\nnext\n"
     lines, _ = _lines(gzip.compress(data), max_line_bytes=100)
     assert lines == [b"ok", b"x" * 101, b"next"]
+
+
+def test_lines_across_chunk_boundaries_and_an_oversized_line_longer_than_a_chunk() -> None:
+    # several MiB: lines straddle the 1 MiB read chunks; one line spans three chunks
+    normal = [f"record-{i:07d}".encode() * 7 for i in range(60_000)]
+    data = b"\n".join(normal[:30_000] + [b"y" * 3_500_000] + normal[30_000:]) + b"\n"
+    lines, consumed = _lines(data, max_line_bytes=1000)
+    assert lines == [*normal[:30_000], b"y" * 1001, *normal[30_000:]]
+    assert consumed == len(data)
 
 
 def test_time_order_is_the_hour_folders_then_the_path() -> None:
