@@ -27,7 +27,7 @@ stop-services:
 	scripts/kafka.sh stop
 
 # The broker is stopped whatever pytest's outcome; make exits with pytest's exit code.
-test: venv services
+test: venv lint services
 	trap 'scripts/kafka.sh stop' EXIT; \
 	DRIFTSTREAM_KAFKA_BOOTSTRAP="$$(cat $(KAFKA_BOOTSTRAP_FILE))" $(VENV)/bin/pytest -q
 
