@@ -135,12 +135,13 @@ class DirectoryCheckpointStore(CheckpointStore):
         for cp in checkpoints:
             path = self.path(cp.group, cp.partition)
             try:
-                _write_atomically(path, encode(cp))
+                write_atomically(path, encode(cp))
             except OSError as exc:
                 raise CheckpointUnavailableError(f"cannot write {path}: {exc.strerror}") from exc
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a reader sees the old or the new file, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -31,8 +31,6 @@ must hold one capture line.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import threading
 import time
 import zlib
@@ -50,7 +48,7 @@ from streamer import aws
 from streamer.aws_settings import KinesisSourceSettings
 from streamer.backoff import Backoff
 from streamer.base import Partition, PartitionedSource, PartitionListener, RawBatch
-from streamer.checkpoint import CheckpointError
+from streamer.checkpoint import CheckpointError, write_atomically
 
 log = structlog.get_logger(__name__)
 
@@ -177,26 +175,6 @@ class PositionStore:
             },
         }
         write_atomically(self.path, orjson.dumps(doc))
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that a reader sees the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 # -- shard lineage -----------------------------------------------------------------------------
