@@ -24,7 +24,7 @@ from detectors.baseline.model import (
 from streamer.batch import DecodedBatch, RejectReason
 from streamer.decode import CaptureDecoder, DecodeOptions
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "sagemaker"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 # -- building baselines and capture lines ---------------------------------------------------------

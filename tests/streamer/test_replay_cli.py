@@ -13,7 +13,7 @@ import pytest
 
 from streamer.synthetic import Change, Scenario, capture_lines, training_csv
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "sagemaker"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "captures"
 DRIFTSTREAM = str(Path(sys.executable).parent / "driftstream")
 
 
@@ -129,7 +129,7 @@ def test_replay_is_deterministic(baseline_dir: Path, tmp_path: Path) -> None:
 
 def test_real_sagemaker_capture_replays_cleanly(tmp_path: Path) -> None:
     """The real churn capture sample, against a baseline of its own rows (no header)."""
-    sample = SHARED / "examples_mm_intro_capture_csv.jsonl"
+    sample = SAMPLES / "examples_mm_intro_capture_csv.jsonl"
     rows = [
         json.loads(line)["captureData"]["endpointInput"]["data"]
         for line in sample.read_text().splitlines()
