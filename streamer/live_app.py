@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,10 +23,11 @@ from streamer.checkpoint import (
     KafkaCheckpointStore,
 )
 from streamer.config import Config, ConfigError, KafkaSourceSettings
+from streamer.decode import CaptureDecoder
 from streamer.kafka_source import KafkaSource, client_options
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics, PartitionDriftCollector
-from streamer.outputs import build_output_sinks
+from streamer.outputs import OutputSinks, build_output_sinks
 
 log = structlog.get_logger(__name__)
 
@@ -47,16 +48,17 @@ class LiveParts:
         self.store.close()
 
 
-def kafka_settings(config: Config) -> KafkaSourceSettings:
-    if config.sources.kafka is None:
-        raise ConfigError("no live source: set sources.kafka (bootstrap_servers, topics)")
-    return config.sources.kafka
+@dataclass
+class LiveCore:
+    """What every live source shares: decoder, monitor factory, metrics."""
+
+    decoder: CaptureDecoder
+    new_monitor: Callable[[], Monitor]
+    metrics: PrometheusSink
+    live_metrics: LiveMetrics
 
 
-def build_live(config: Config, stop: threading.Event) -> LiveParts:
-    """Everything `driftstream run` needs, set up and connected (retrying while the broker is
-    away; returns early, unconnected, when `stop` is set meanwhile)."""
-    kafka = kafka_settings(config)
+def build_core(config: Config) -> LiveCore:
     baseline = load_configured_baseline(config)
     decoder = build_decoder(config, baseline)
     prototype = build_monitor(config, baseline)  # calibrates now, not inside a rebalance
@@ -70,77 +72,138 @@ def build_live(config: Config, stop: threading.Event) -> LiveParts:
         port=config.metrics.port if config.metrics.enabled else None,
         host=config.metrics.host,
     )
-    live_metrics = LiveMetrics(config.endpoint, registry=metrics.registry)
-    options = client_options(kafka)
-    backoff = Backoff(kafka.retry.initial_seconds, kafka.retry.max_seconds)
+    return LiveCore(decoder, new_monitor, metrics, LiveMetrics(config.endpoint, metrics.registry))
 
-    store: CheckpointStore
-    if config.checkpoint.kafka_topic is not None:
-        store = KafkaCheckpointStore(
-            config.checkpoint.kafka_topic, options,
-            timeout_seconds=kafka.request_timeout_ms / 1000,
-        )
-    else:
-        store = DirectoryCheckpointStore(config.checkpoint.directory)
-        try:
-            store.setup()
-        except CheckpointUnavailableError as exc:
-            raise ConfigError(f"checkpoint.directory: {exc}") from None
 
+def directory_store(config: Config) -> DirectoryCheckpointStore:
+    store = DirectoryCheckpointStore(config.checkpoint.directory)
+    try:
+        store.setup()
+    except CheckpointUnavailableError as exc:
+        raise ConfigError(f"checkpoint.directory: {exc}") from None
+    return store
+
+
+def event_sinks(
+    config: Config, core: LiveCore, extra: Sequence[Sink] = ()
+) -> tuple[list[Sink], OutputSinks]:
+    """events.jsonl (if configured), `extra`, CloudWatch and signals, then Prometheus."""
     sinks: list[Sink] = []
     if config.sinks.events_file is not None:
         sinks.append(EventsFileSink(config.sinks.events_file, append=True))
-    if config.sinks.output_topic is not None:
-        sinks.append(
-            KafkaEventsSink(
-                config.sinks.output_topic, options, endpoint=config.endpoint,
-                flush_timeout_seconds=config.sinks.flush_timeout_seconds,
-            )
-        )
-    outputs = build_output_sinks(config, decoder, metrics.registry)  # CloudWatch, signals
+    sinks.extend(extra)
+    outputs = build_output_sinks(config, core.decoder, core.metrics.registry)
     sinks.extend(outputs.sinks)
-    sinks.append(metrics)
-    dead_letters: DeadLetterSink | None = None
-    if config.sinks.dead_letter_topic is not None:
-        counter = live_metrics.dead_letters
-        dead_letters = KafkaDeadLetterSink(
-            config.sinks.dead_letter_topic, options,
-            max_request_size=config.decode.max_record_bytes + 65_536,
-            flush_timeout_seconds=config.sinks.flush_timeout_seconds,
-            on_delivered=counter.labels(config.endpoint, "produced").inc,
-            on_dropped=counter.labels(config.endpoint, "dropped").inc,
-        )
+    sinks.append(core.metrics)
+    return sinks, outputs
 
-    source = KafkaSource(kafka, stop=stop, metrics=live_metrics)
-    service = LiveService(
-        source, decoder, new_monitor, sinks, store,
-        group=kafka.group_id, metrics=live_metrics, dead_letters=dead_letters,
-        telemetry=metrics,
-        cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
-        backoff=backoff, stop=stop,
-    )
-    metrics.registry.register(PartitionDriftCollector(config.endpoint, service.monitors))
+
+def start_live(
+    config: Config,
+    core: LiveCore,
+    service: LiveService,
+    outputs: OutputSinks,
+    steps: Sequence[tuple[str, Callable[[], None]]],
+    backoff: Backoff,
+    stop: threading.Event,
+) -> None:
+    """Expose the service's monitors, serve /metrics, then run each set-up step, retrying with
+    back-off while its service is away (until `stop`)."""
+    core.metrics.registry.register(PartitionDriftCollector(config.endpoint, service.monitors))
     outputs.watch(lambda: service.monitors().values())
-    serve_metrics(metrics, config, metrics_required="port" in config.metrics.model_fields_set)
-    parts = LiveParts(service, metrics, store, sinks, dead_letters)
-
-    steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", store.setup)]
-    steps += [("produce", s.setup) for s in sinks]
-    if dead_letters is not None:
-        steps.append(("produce", dead_letters.setup))
+    serve_metrics(core.metrics, config, metrics_required="port" in config.metrics.model_fields_set)
     for operation, setup in steps:
         while not stop.is_set():
             try:
                 setup()
                 break
             except (SinkUnavailableError, CheckpointUnavailableError, OSError) as exc:
-                live_metrics.broker_error(operation)
+                core.live_metrics.broker_error(operation)
                 delay = backoff.next_delay()
-                log.warning("retrying", operation=operation, error=type(exc).__name__,
-                            detail=str(exc), retry_in_s=round(delay, 2))
+                log.warning(
+                    "retrying",
+                    operation=operation,
+                    error=type(exc).__name__,
+                    detail=str(exc),
+                    retry_in_s=round(delay, 2),
+                )
                 stop.wait(delay)
     backoff.reset()
-    log.info("live_ready", topics=list(kafka.topics), group=kafka.group_id,
-             checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
-             metrics_port=metrics.bound_port)
+
+
+def kafka_settings(config: Config) -> KafkaSourceSettings:
+    if config.sources.kafka is None:
+        raise ConfigError("no live source: set sources.kafka (bootstrap_servers, topics)")
+    return config.sources.kafka
+
+
+def build_live(config: Config, stop: threading.Event) -> LiveParts:
+    """Everything `driftstream run` needs, set up and connected (retrying while the broker is
+    away; returns early, unconnected, when `stop` is set meanwhile)."""
+    kafka = kafka_settings(config)
+    core = build_core(config)
+    options = client_options(kafka)
+    backoff = Backoff(kafka.retry.initial_seconds, kafka.retry.max_seconds)
+
+    store: CheckpointStore
+    if config.checkpoint.kafka_topic is not None:
+        store = KafkaCheckpointStore(
+            config.checkpoint.kafka_topic,
+            options,
+            timeout_seconds=kafka.request_timeout_ms / 1000,
+        )
+    else:
+        store = directory_store(config)
+
+    extra: list[Sink] = []
+    if config.sinks.output_topic is not None:
+        extra.append(
+            KafkaEventsSink(
+                config.sinks.output_topic,
+                options,
+                endpoint=config.endpoint,
+                flush_timeout_seconds=config.sinks.flush_timeout_seconds,
+            )
+        )
+    sinks, outputs = event_sinks(config, core, extra)
+    dead_letters: DeadLetterSink | None = None
+    if config.sinks.dead_letter_topic is not None:
+        counter = core.live_metrics.dead_letters
+        dead_letters = KafkaDeadLetterSink(
+            config.sinks.dead_letter_topic,
+            options,
+            max_request_size=config.decode.max_record_bytes + 65_536,
+            flush_timeout_seconds=config.sinks.flush_timeout_seconds,
+            on_delivered=counter.labels(config.endpoint, "produced").inc,
+            on_dropped=counter.labels(config.endpoint, "dropped").inc,
+        )
+
+    source = KafkaSource(kafka, stop=stop, metrics=core.live_metrics)
+    service = LiveService(
+        source,
+        core.decoder,
+        core.new_monitor,
+        sinks,
+        store,
+        group=kafka.group_id,
+        metrics=core.live_metrics,
+        dead_letters=dead_letters,
+        telemetry=core.metrics,
+        cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
+        backoff=backoff,
+        stop=stop,
+    )
+    parts = LiveParts(service, core.metrics, store, sinks, dead_letters)
+    steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", store.setup)]
+    steps += [("produce", s.setup) for s in sinks]
+    if dead_letters is not None:
+        steps.append(("produce", dead_letters.setup))
+    start_live(config, core, service, outputs, steps, backoff, stop)
+    log.info(
+        "live_ready",
+        topics=list(kafka.topics),
+        group=kafka.group_id,
+        checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
+        metrics_port=core.metrics.bound_port,
+    )
     return parts
