@@ -40,7 +40,7 @@ def test_an_oversized_line_is_cut_and_the_next_line_is_intact() -> None:
 def test_lines_across_chunk_boundaries_and_an_oversized_line_longer_than_a_chunk() -> None:
     # several MiB: lines straddle the 1 MiB read chunks; one line spans three chunks
     normal = [f"record-{i:07d}".encode() * 7 for i in range(60_000)]
-    data = b"\n".join(normal[:30_000] + [b"y" * 3_500_000] + normal[30_000:]) + b"\n"
+    data = b"\n".join([*normal[:30_000], b"y" * 3_500_000, *normal[30_000:]]) + b"\n"
     lines, consumed = _lines(data, max_line_bytes=1000)
     assert lines == [*normal[:30_000], b"y" * 1001, *normal[30_000:]]
     assert consumed == len(data)
