@@ -29,7 +29,7 @@ _TOTAL, _VARIANCE, _WIDTH = 0, 1, 2
 _TICK, _LEVELS_USED = 0, 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _insert(
     value: float,
     totals: np.ndarray,
@@ -73,7 +73,7 @@ def _insert(
         idx += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _drop_oldest(
     totals: np.ndarray, variances: np.ndarray, counts: np.ndarray, level: int, n: int
 ) -> None:
@@ -87,7 +87,7 @@ def _drop_oldest(
     counts[level] = used - n
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _delete_oldest_bucket(
     totals: np.ndarray,
     variances: np.ndarray,
@@ -111,7 +111,7 @@ def _delete_oldest_bucket(
         istate[_LEVELS_USED] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _epsilon(
     n0: float, n1: float, delta: float, width: float, variance: float, min_window_length: float
 ) -> float:
@@ -123,7 +123,7 @@ def _epsilon(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cut_exceeds(
     n0: float,
     n1: float,
@@ -136,7 +136,7 @@ def _cut_exceeds(
     return abs(delta_mean) > _epsilon(n0, n1, delta, width, variance, min_window_length)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _detect(
     totals: np.ndarray,
     variances: np.ndarray,
@@ -205,7 +205,7 @@ def _detect(
     return change
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reset_state(
     totals: np.ndarray,
     variances: np.ndarray,
@@ -221,7 +221,7 @@ def _reset_state(
     istate[_LEVELS_USED] = 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run(
     xs: np.ndarray,
     totals: np.ndarray,

@@ -51,7 +51,7 @@ def numeric_linf(window: FloatArray, base: BaselineCdf, *, assume_sorted: bool =
     return float(_linf_sorted(np.ascontiguousarray(values), base.items, base.cum))
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _linf_sorted(values: np.ndarray, items: np.ndarray, cum: np.ndarray) -> float:
     n = values.shape[0]
     m = items.shape[0]

@@ -21,7 +21,7 @@ _UP, _DOWN, _BOTH = 0, 1, 2
 _N, _MEAN, _SUM_INC, _SUM_DEC, _MIN_INC, _MAX_DEC = range(6)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _reset_state(state: np.ndarray) -> None:
     state[_N] = 0.0
     state[_MEAN] = 0.0
@@ -31,7 +31,7 @@ def _reset_state(state: np.ndarray) -> None:
     state[_MAX_DEC] = -1.0  # river starts the maximum at -1, not -inf
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _run(
     xs: np.ndarray,
     state: np.ndarray,

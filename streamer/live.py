@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -117,6 +118,10 @@ class LiveService:
         self._since_checkpoint = 0
         self._last_checkpoint = clock()
         self._retry_at = 0.0
+        # decode + monitor of one poll run on this worker while the next poll is fetched: the
+        # consumer is pure Python and the monitor's kernels release the GIL, so 2 cores overlap
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor")
+        self._inflight: Future[None] | None = None
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -135,26 +140,53 @@ class LiveService:
             raise
         except BaseException:
             self._broken = True
+            self._worker.shutdown(wait=False)
             self.source.close()
             raise
         self._shutdown(started)
         return self.summary
 
     def _loop(self) -> None:
-        while not self.stop.is_set():
-            self._raise_fatal()
-            if self._unrestored and self.clock() >= self._retry_at:
-                self._restore_paused()
-            if self._sinks_behind and not self._flush_sinks():
-                continue  # no more records until what was read is delivered
-            batches = self.source.poll()
-            self._raise_fatal()
-            for raw in batches:
-                self._process(raw)
-            if batches and not self._flush_sinks():
-                continue
-            if self._checkpoint_due():
-                self._checkpoint_on_cadence()
+        try:
+            while not self.stop.is_set():
+                self._raise_fatal()
+                if self._unrestored and self.clock() >= self._retry_at:
+                    self._join()
+                    self._restore_paused()
+                if self._sinks_behind:
+                    self._join()
+                    if not self._flush_sinks():
+                        continue  # no more records until what was read is delivered
+                batches = self.source.poll()  # overlaps the previous poll's processing
+                processed = self._join()
+                self._raise_fatal()
+                if processed and not self._flush_sinks():
+                    self._inflight_batches(batches)
+                    continue
+                if self._checkpoint_due():
+                    self._checkpoint_on_cadence()
+                self._inflight_batches(batches)
+        finally:
+            self._join()
+
+    def _inflight_batches(self, batches: list[RawBatch]) -> None:
+        if batches:
+            self._inflight = self._worker.submit(self._process_all, batches)
+
+    def _process_all(self, batches: list[RawBatch]) -> None:
+        for raw in batches:
+            self._process(raw)
+
+    def _join(self) -> bool:
+        """Wait for the batch being processed (re-raising its error); True if there was one.
+
+        Everything that reads or changes monitors and positions (flush, checkpoint, rebalance
+        callbacks, shutdown) calls this first, so it never races the worker."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is None:
+            return False
+        inflight.result()
+        return True
 
     def _raise_fatal(self) -> None:
         if self._fatal is not None:
@@ -180,9 +212,13 @@ class LiveService:
                 i = r.record_index - raw.first_index
                 self.dead_letters.add(
                     DeadLetter(
-                        raw=raw.lines[i], reason=r.reason.value, detail=r.detail,
-                        topic=partition.topic, partition=partition.partition,
-                        offset=r.record_index, key=keys[i] if keys else None,
+                        raw=raw.lines[i],
+                        reason=r.reason.value,
+                        detail=r.detail,
+                        topic=partition.topic,
+                        partition=partition.partition,
+                        offset=r.record_index,
+                        key=keys[i] if keys else None,
                     )
                 )
         held.next_offset = raw.first_index + len(raw.lines)
@@ -224,8 +260,10 @@ class LiveService:
         checkpoints = []
         for p in partitions:
             held = self._held.get(p)
-            if held is not None and held.next_offset is not None and (
-                held.next_offset != held.checkpointed
+            if (
+                held is not None
+                and held.next_offset is not None
+                and (held.next_offset != held.checkpointed)
             ):
                 checkpoints.append(
                     Checkpoint(self.group, p, held.next_offset, held.monitor.state_dict())
@@ -243,8 +281,11 @@ class LiveService:
         if commit is not None and offsets:
             commit(offsets)
         if checkpoints:
-            log.debug("checkpointed", trigger=trigger,
-                      offsets={str(cp.partition): cp.offset for cp in checkpoints})
+            log.debug(
+                "checkpointed",
+                trigger=trigger,
+                offsets={str(cp.partition): cp.offset for cp in checkpoints},
+            )
         return offsets
 
     def _flush_all(self) -> None:
@@ -294,21 +335,33 @@ class LiveService:
         """Count and log an infrastructure failure; back off (sleeping, or deferring)."""
         self.metrics.broker_error(operation)
         delay = self.backoff.next_delay()
-        log.warning("retrying", operation=operation, error=type(exc).__name__, detail=str(exc),
-                    retry_in_s=round(delay, 2), failures=self.backoff.failures)
+        log.warning(
+            "retrying",
+            operation=operation,
+            error=type(exc).__name__,
+            detail=str(exc),
+            retry_in_s=round(delay, 2),
+            failures=self.backoff.failures,
+        )
         if wait:
             self.stop.wait(delay)
         else:
             self._retry_at = self.clock() + delay
 
     def _shutdown(self, started: float) -> None:
+        self._join()
+        self._worker.shutdown(wait=True)
         held = list(self._held)
         try:
             self._commit_point(held, "shutdown", self.source.commit)
         except INFRA_ERRORS as exc:
             self.metrics.broker_error("checkpoint")
-            log.error("shutdown_without_checkpoint", error=type(exc).__name__, detail=str(exc),
-                      hint="records since the last checkpoint are read again on restart")
+            log.error(
+                "shutdown_without_checkpoint",
+                error=type(exc).__name__,
+                detail=str(exc),
+                hint="records since the last checkpoint are read again on restart",
+            )
         self.summary.seconds = time.perf_counter() - started
         summary = self.summary.to_event()
         for sink in self.sinks:
@@ -325,6 +378,7 @@ class LiveService:
     # -- partitions coming and going (PartitionListener) -------------------------------------
 
     def on_assigned(self, partitions: Sequence[Partition]) -> None:
+        self._join()
         for p in partitions:
             if p in self._held:
                 continue  # kept through a cooperative rebalance: state and position stand
@@ -335,6 +389,7 @@ class LiveService:
         self._count_assigned()
 
     def on_revoked(self, partitions: Sequence[Partition]) -> Mapping[Partition, int]:
+        self._join()
         offsets: dict[Partition, int] = {}
         mine = [p for p in partitions if p in self._held]
         if mine and not self._broken:
@@ -342,14 +397,19 @@ class LiveService:
                 offsets = self._commit_point(mine, "revoke", None)
             except INFRA_ERRORS as exc:
                 self.metrics.broker_error("checkpoint")
-                log.warning("revoked_without_checkpoint", error=type(exc).__name__,
-                            detail=str(exc), partitions=[str(p) for p in mine],
-                            hint="the next owner reads them from their last checkpoint")
+                log.warning(
+                    "revoked_without_checkpoint",
+                    error=type(exc).__name__,
+                    detail=str(exc),
+                    partitions=[str(p) for p in mine],
+                    hint="the next owner reads them from their last checkpoint",
+                )
         for p in partitions:
             self._drop(p, "revoked")
         return offsets
 
     def on_lost(self, partitions: Sequence[Partition]) -> None:
+        self._join()
         # another member may already be processing them: write nothing for them
         for p in partitions:
             self._drop(p, "lost")
@@ -359,8 +419,13 @@ class LiveService:
             cp = self.store.load(self.group, p)
         except CheckpointUnavailableError as exc:
             self.metrics.broker_error("restore")
-            log.warning("restore_failed", partition=str(p), error=type(exc).__name__,
-                        detail=str(exc), hint="paused until the checkpoint store answers")
+            log.warning(
+                "restore_failed",
+                partition=str(p),
+                error=type(exc).__name__,
+                detail=str(exc),
+                hint="paused until the checkpoint store answers",
+            )
             return False
         except CheckpointError as exc:
             self._fatal = exc
@@ -373,11 +438,18 @@ class LiveService:
                 self._fatal = CheckpointError(f"checkpoint of {p} cannot be restored: {exc}")
                 return False
             self.source.seek(p, cp.offset)
-            log.info("partition_restored", partition=str(p), offset=cp.offset,
-                     rows_seen=monitor.state.rows_seen)
+            log.info(
+                "partition_restored",
+                partition=str(p),
+                offset=cp.offset,
+                rows_seen=monitor.state.rows_seen,
+            )
         else:
-            log.info("partition_started", partition=str(p),
-                     hint="no checkpoint: from the group's committed offset, else the reset policy")
+            log.info(
+                "partition_started",
+                partition=str(p),
+                hint="no checkpoint: from the group's committed offset, else the reset policy",
+            )
         offset = cp.offset if cp is not None else None
         self._held[p] = _Held(monitor, offset, offset)
         return True

@@ -300,7 +300,9 @@ def test_checkpoint_cadence_counts_and_lag(world: World) -> None:
             {"endpoint": "test", "topic": "captures", "partition": "0"},
         ))
 
-    r = rig(world, {P0: stream(1)}, {1: assign(P0), 16: read_lag, 41: read_lag},
+    # a poll's records are processed while the next poll fetches, so the checkpoint at 4,000
+    # records (40 polls of 100) is written after poll 41 returns: read the gauge in poll 42
+    r = rig(world, {P0: stream(1)}, {1: assign(P0), 16: read_lag, 42: read_lag},
             every_records=1000)
     registry = r.metrics.registry
     r.service.run()
