@@ -81,6 +81,58 @@ def categorical_linf(observed: npt.NDArray[np.float64], expected: npt.NDArray[np
     return float(np.abs(observed / n - expected / m).max())
 
 
+@njit(cache=True, nogil=True)
+def homogeneity_chi2(
+    observed: np.ndarray, baseline: np.ndarray, min_expected: float
+) -> tuple[float, int]:
+    """Pearson χ² of homogeneity for the 2 × k table (window counts, baseline counts).
+
+    Categories whose expected count (in either row) is below `min_expected` are pooled; a pool
+    still below it is folded into the category with the smallest total. Returns (statistic,
+    degrees of freedom). Compiled: it runs at every window evaluation of every categorical
+    feature, where numpy's per-call overhead on a handful of cells dominated.
+    """
+    k = observed.shape[0]
+    n = observed.sum()
+    m = baseline.sum()
+    total = n + m
+    row_min = min(n, m)
+    obs = np.empty(k + 1)
+    base = np.empty(k + 1)
+    cols = 0
+    pool_o = 0.0
+    pool_b = 0.0
+    pooled = False
+    for j in range(k):
+        if (observed[j] + baseline[j]) * row_min / total < min_expected:
+            pool_o += observed[j]
+            pool_b += baseline[j]
+            pooled = True
+        else:
+            obs[cols] = observed[j]
+            base[cols] = baseline[j]
+            cols += 1
+    if pooled:
+        if cols > 0 and (pool_o + pool_b) * row_min / total < min_expected:
+            smallest = 0
+            for j in range(1, cols):
+                if obs[j] + base[j] < obs[smallest] + base[smallest]:
+                    smallest = j
+            obs[smallest] += pool_o
+            base[smallest] += pool_b
+        else:
+            obs[cols] = pool_o
+            base[cols] = pool_b
+            cols += 1
+    statistic = 0.0
+    for j in range(cols):
+        t = obs[j] + base[j]
+        e0 = max(t * n / total, 1e-12)
+        e1 = max(t * m / total, 1e-12)
+        statistic += (obs[j] - e0) ** 2 / e0 + (base[j] - e1) ** 2 / e1
+    return statistic, max(cols - 1, 1)
+
+
 def sample_term(n: float, m: float) -> float:
     """sqrt((n+m)/(n·m)): the sample-size term of the KS and robust L∞ thresholds."""
     return math.sqrt((n + m) / (n * m))

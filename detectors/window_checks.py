@@ -26,7 +26,14 @@ from scipy import special
 from detectors.base import FloatArray
 from detectors.baseline.model import FeatureBaseline, MonitoringConfig
 from detectors.calibration import ks_critical
-from detectors.distance import BaselineCdf, categorical_linf, numeric_linf, robust, sample_term
+from detectors.distance import (
+    BaselineCdf,
+    categorical_linf,
+    homogeneity_chi2,
+    numeric_linf,
+    robust,
+    sample_term,
+)
 from detectors.events import EventKind
 
 MIN_PRESENT = 100  # fewer present values than this in a window: distribution tests are skipped
@@ -220,10 +227,7 @@ class CategoricalChecks:
         Two-sample, not goodness-of-fit: the baseline frequencies are themselves estimated from
         a finite sample, and treating them as exact inflates the statistic.
         """
-        table = _pool_small_cells(np.vstack([observed, baseline]))
-        expected = _expected(table)
-        dof = max(table.shape[1] - 1, 1)
-        statistic = float(np.sum((table - expected) ** 2 / np.maximum(expected, 1e-12)))
+        statistic, dof = homogeneity_chi2(observed, baseline, MIN_EXPECTED)
         critical = self._critical(dof)
         return CheckResult(
             self.feature,
@@ -240,26 +244,6 @@ class CategoricalChecks:
             critical = float(special.chdtri(dof, self.alpha))
             self._criticals[dof] = critical if not math.isnan(critical) else math.inf
         return self._criticals[dof]
-
-
-def _expected(table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    return np.asarray(table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum())
-
-
-def _pool_small_cells(table: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Pool categories whose expected count is below MIN_EXPECTED (the χ² approximation needs
-    it); if the pool itself is still too small, fold it into the smallest remaining category."""
-    small = _expected(table).min(axis=0) < MIN_EXPECTED
-    if not small.any():
-        return table
-    pooled = table[:, small].sum(axis=1, keepdims=True)
-    rest = table[:, ~small]
-    if rest.shape[1] and _expected(np.hstack([rest, pooled]))[:, -1].min() < MIN_EXPECTED:
-        smallest = int(np.argmin(rest.sum(axis=0)))
-        rest = rest.copy()
-        rest[:, smallest] += pooled[:, 0]
-        return rest
-    return np.hstack([rest, pooled])
 
 
 def _binomial_upper(n: int, p: float, alpha: float) -> int:
