@@ -26,9 +26,7 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -37,7 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamer.synthetic import FEATURES, Change, Scenario, capture_lines, training_csv
+from cli_runner import build_baseline, code_revision, driftstream_command, run_cli
+
+from streamer.synthetic import FEATURES, Change, Scenario, capture_lines
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "out" / "detection"
@@ -49,7 +49,6 @@ CHANGE_AT = 20_000
 STREAM_RECORDS = 40_000
 STATIONARY_RECORDS = 200_000
 HORIZON = 20_000
-TRAINING_ROWS = 20_000
 REFERENCE_PERIOD = 1_000
 REPEAT_SEED_STEP = 1_000
 
@@ -172,44 +171,6 @@ def reference_events(case: Case) -> list[dict[str, Any]]:
 
 
 # -- running the real command line -------------------------------------------------------------
-
-
-def driftstream_command() -> list[str]:
-    exe = Path(sys.executable).with_name("driftstream")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("driftstream")
-    return [found] if found else [sys.executable, "-m", "streamer.cli"]
-
-
-def code_revision() -> str:
-    """The commit being measured, marked dirty when the working tree has changes."""
-    try:
-        proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                              capture_output=True, text=True, check=False, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return proc.stdout.strip() or "unknown"
-
-
-def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([*driftstream_command(), *args], capture_output=True, text=True,
-                          check=False)
-    if proc.returncode != 0:
-        raise SystemExit(
-            f"driftstream {' '.join(args)} exited {proc.returncode}:\n{proc.stderr.strip()}"
-        )
-    return proc
-
-
-def build_baseline(out: Path) -> Path:
-    training = out / "training.csv"
-    training.write_text(training_csv(TRAINING_ROWS, seed=1))
-    baseline = out / "baseline"
-    proc = run_cli(["baseline", str(training), "--out", str(baseline),
-                    "--label-column", "prediction"])
-    print(proc.stdout.strip())
-    return baseline
 
 
 def write_capture(scenario: Scenario, path: Path) -> None:

@@ -31,7 +31,6 @@ import json
 import os
 import platform
 import pstats
-import shutil
 import statistics
 import subprocess
 import sys
@@ -41,16 +40,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cli_runner import TRAINING_ROWS, build_baseline, code_revision, driftstream_command
 from river.drift import ADWIN, PageHinkley
 
-from streamer.synthetic import Scenario, capture_lines, training_csv
+from streamer.synthetic import Scenario, capture_lines
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "out"
 TARGET_RATE = 100_000.0  # records/s
 TARGET_SPEEDUP = 2.0
 NAIVE_CHECK_AT = 200_000  # the naive loop decides here whether the full file fits the budget
-TRAINING_ROWS = 20_000
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -87,36 +86,7 @@ def write_head(src: Path, dst: Path, n_records: int) -> None:
             fout.write(line)
 
 
-def driftstream_command() -> list[str]:
-    exe = Path(sys.executable).with_name("driftstream")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("driftstream")
-    return [found] if found else [sys.executable, "-m", "streamer.cli"]
 
-
-def code_revision() -> str:
-    """The commit being measured, marked dirty when the working tree has changes."""
-    try:
-        proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                              capture_output=True, text=True, check=False, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return proc.stdout.strip() or "unknown"
-
-
-def build_baseline(out: Path) -> Path:
-    training = out / "throughput_training.csv"
-    training.write_text(training_csv(TRAINING_ROWS, seed=1))
-    baseline = out / "throughput_baseline"
-    proc = subprocess.run(
-        [*driftstream_command(), "baseline", str(training), "--out", str(baseline),
-         "--label-column", "prediction"],
-        capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"driftstream baseline exited {proc.returncode}:\n{proc.stderr.strip()}")
-    return baseline
 
 
 # -- measuring a child process ---------------------------------------------------------------------
@@ -406,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"code: {code_revision()}")
     capture = out / "throughput.jsonl"
     print(ensure_capture(capture, args.records, args.seed))
-    baseline = build_baseline(out)
+    baseline = build_baseline(out, "throughput_")
     print(f"baseline: {baseline} (training_csv({TRAINING_ROWS}, seed=1))")
     print("peak memory: getrusage(RUSAGE_CHILDREN).ru_maxrss in a one-child wrapper process")
 
