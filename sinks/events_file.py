@@ -28,7 +28,7 @@ class EventsFileSink(BatchingSink):
     def setup(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.append and self.path.exists():
-            _cut_partial_last_line(self.path)
+            cut_partial_last_line(self.path)
         self._file = self.path.open("ab" if self.append else "wb")
 
     def write(self, batch: list[Event]) -> None:
@@ -43,7 +43,10 @@ class EventsFileSink(BatchingSink):
             self._file = None
 
 
-def _cut_partial_last_line(path: Path) -> None:
+def cut_partial_last_line(path: Path) -> None:
+    """Drop an unterminated last line (left by a killed process) so appends start cleanly."""
+    if not path.exists():
+        return
     with path.open("rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:

@@ -29,6 +29,7 @@ from typing import IO, Any
 import orjson
 import structlog
 
+from sinks.events_file import cut_partial_last_line
 from sinks.signals.base import Signal
 
 log = structlog.get_logger(__name__)
@@ -63,22 +64,6 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         if isinstance(doc, dict):
             out.append(doc)
     return out
-
-
-def _cut_partial_tail(path: Path) -> None:
-    """Drop an unterminated last line so that the next append starts on a line of its own."""
-    if not path.exists():
-        return
-    with path.open("rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return
-        f.seek(0)
-        data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)
 
 
 class Outbox:
@@ -119,8 +104,8 @@ class Outbox:
                 self._signals[key] = Signal(key, doc["signal"])
         for doc in _read_lines(delivered_path):
             self._delivered.setdefault(str(doc.get("key")), set()).add(str(doc.get("target")))
-        _cut_partial_tail(signals_path)
-        _cut_partial_tail(delivered_path)
+        cut_partial_last_line(signals_path)
+        cut_partial_last_line(delivered_path)
         self._signals_file = signals_path.open("ab")
         self._delivered_file = delivered_path.open("ab")
 
