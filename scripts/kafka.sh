@@ -141,8 +141,12 @@ cmd_start() {
     write_config "$port" "$cport"
     rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
     local cluster_id
-    # A cluster id is 16 random bytes in URL-safe base64 without padding: 22 characters.
-    cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+    # A cluster id is 16 random bytes in URL-safe base64 without padding: 22 characters. One in
+    # 64 starts with "-", which StorageTool's parser takes for an option: draw again.
+    cluster_id="-"
+    while [[ "$cluster_id" == -* ]]; do
+        cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+    done
     local heap="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
     # "lib/*" stays quoted: the JVM expands the wildcard, not the shell.
     # shellcheck disable=SC2086
