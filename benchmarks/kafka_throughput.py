@@ -5,16 +5,21 @@
    (a) bare: a kafka-python KafkaConsumer with the service's own consumer options
        (streamer.kafka_source.consumer_options, a fresh group each round) drains the topic and
        does nothing with the records;
-   (b) monitored: the live service as `driftstream run` assembles it (KafkaSource, decoder,
-       a monitor per partition, events file + Prometheus sinks, directory checkpoints on the
-       default cadence, offset commits) drains the same topic from the start, in-process.
-   Rate = records / (time of the last record - time of the first non-empty poll). Monitoring
-   cost = 1 - monitored / bare (target: at most 20 %).
+   (b) monitored: the live service as `driftstream run` assembles it (KafkaSource, decoder and
+       a monitor per partition in a child process, events file + Prometheus sinks, directory
+       checkpoints on the default cadence, offset commits) drains the same topic from the
+       start, in this process;
+   (c) monitored inline: the same with `monitor_process: false`, decoding and monitoring in
+       the consumer's process (the obvious design, for comparison).
+   Each contender runs in a fresh process of its own (`--contender`), so none inherits another's
+   heap, threads or garbage. Rate = records / (time of the last record - time of the first
+   non-empty poll). Monitoring cost = 1 - monitored / bare (target: at most 20 %).
 2. Latency at a steady 5,000 records/s. A separate producer process sends captured records at
    that rate for S seconds; every 100th record is malformed, so the service emits a `rejected`
    event for it to the output topic. Latency = the output record's timestamp (when the service
    produced the event) - the input record's timestamp (when the producer sent it); both
-   CreateTime from the same clock. p50 / p99 / max over all those events.
+   CreateTime from the same clock. p50 / p99 / max over all those events, and over those after
+   the first 2 s of traffic (the steady state).
 
 Broker: --bootstrap, else env DRIFTSTREAM_KAFKA_BOOTSTRAP, else a private one started with
 scripts/kafka.sh (state under benchmarks/out/kafka/broker) and stopped at the end.
@@ -26,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import json
 import os
 import platform
@@ -46,6 +50,7 @@ import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from detectors.baseline import build_baseline
+from sinks.base import Sink
 from sinks.events_file import EventsFileSink
 from sinks.kafka import KafkaEventsSink
 from sinks.prometheus import PrometheusSink
@@ -57,6 +62,7 @@ from streamer.config import Config, load_config
 from streamer.kafka_source import KafkaSource, client_options, consumer_options
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics
+from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
 from streamer.synthetic import Scenario, capture_lines, training_csv
 
 ROOT = Path(__file__).resolve().parent
@@ -64,6 +70,7 @@ REPO = ROOT.parent
 OUT = ROOT / "out" / "kafka"
 TARGET_COST = 0.20
 MALFORMED_EVERY = 100
+WARM_SECONDS = 2  # latency is also reported without the first seconds of traffic
 
 
 # -- broker and topics ------------------------------------------------------------------------
@@ -124,6 +131,7 @@ def fill(bootstrap: str, topic: str, lines: list[bytes]) -> float:
 
 
 def service_config(bootstrap: str, topic: str, baseline: Path, work: Path, **extra: Any) -> Config:
+    work.mkdir(parents=True, exist_ok=True)
     tree: dict[str, Any] = {
         "baseline": str(baseline),
         "sources": {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic],
@@ -188,13 +196,19 @@ class _TimedSource(KafkaSource):
 
 
 def build_service(
-    config: Config, stop: threading.Event, *, n: int, output_topic: str | None = None
+    config: Config,
+    stop: threading.Event,
+    *,
+    n: int,
+    output_topic: str | None = None,
+    extra: Sink | None = None,
 ) -> tuple[LiveService, _TimedSource, list[Any]]:
     kafka = config.sources.kafka
     assert kafka is not None
     baseline = load_configured_baseline(config)
     decoder = build_decoder(config, baseline)
     prototype = build_monitor(config, baseline)
+    host = (ProcessMonitorHost if config.monitor_process else InlineMonitorHost)(decoder, prototype)
     telemetry = PrometheusSink(config.endpoint)
     metrics = LiveMetrics(config.endpoint, telemetry.registry)
     assert config.sinks.events_file is not None
@@ -202,13 +216,15 @@ def build_service(
     if output_topic is not None:
         sinks.insert(0, KafkaEventsSink(output_topic, client_options(kafka),
                                         endpoint=config.endpoint))
+    if extra is not None:
+        sinks.append(extra)
     for sink in sinks:
         sink.setup()
     store = DirectoryCheckpointStore(config.checkpoint.directory)
     store.setup()
     source = _TimedSource(kafka, stop=stop, metrics=metrics, n=n)
     service = LiveService(
-        source, decoder, lambda: copy.deepcopy(prototype), sinks, store,
+        source, host, sinks, store,
         group=kafka.group_id, metrics=metrics, telemetry=telemetry,
         cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
         stop=stop,
@@ -216,27 +232,61 @@ def build_service(
     return service, source, sinks
 
 
+class _Finish(Sink):
+    """Notes when every record was processed and stops the service: the loop flushes its sinks
+    right after applying each poll's results, so no watcher thread has to poll (and take the
+    GIL from the consumer)."""
+
+    def __init__(self, n: int, stop: threading.Event) -> None:
+        self.n = n
+        self.stop = stop
+        self.service: LiveService | None = None
+        self.done_at = 0.0
+
+    def add(self, event: Any) -> None:
+        pass
+
+    def flush(self) -> None:
+        if self.done_at or self.service is None:
+            return
+        positions = self.service.positions().values()
+        if positions and all(pos is not None and pos >= self.n for pos in positions):
+            self.done_at = time.perf_counter()
+            self.stop.set()
+
+
 def monitored_rate(config: Config, n: int) -> float:
     stop = threading.Event()
-    service, source, sinks = build_service(config, stop, n=n)
-    done_at = [0.0]
-
-    def watch() -> None:
-        while not stop.is_set():
-            if source.seen >= n and all(
-                pos is not None and pos >= n for pos in service.positions().values()
-            ):
-                done_at[0] = time.perf_counter()
-                stop.set()
-            time.sleep(0.005)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    finish = _Finish(n, stop)
+    service, source, sinks = build_service(config, stop, n=n, extra=finish)
+    finish.service = service
     service.run()
-    watcher.join()
     for sink in sinks:
         sink.close()
-    return n / (done_at[0] - source.first)
+    return n / (finish.done_at - source.first)
+
+
+CONTENDERS = ("bare", "monitored", "inline")
+
+
+def contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> float:
+    """One contender's rate, in this (fresh) process."""
+    work = OUT / f"round-{round_}" / name
+    config = service_config(bootstrap, topic, OUT / "baseline", work,
+                            monitor_process=name != "inline")
+    return bare_rate(config, n) if name == "bare" else monitored_rate(config, n)
+
+
+def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> float:
+    done = subprocess.run(
+        [sys.executable, __file__, "--contender", name, "--bootstrap", bootstrap,
+         "--topic", topic, "--records", str(n), "--round", str(round_)],
+        capture_output=True, text=True, check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"contender {name} failed:\n{done.stderr}")
+    rate: float = json.loads(done.stdout.strip().splitlines()[-1])["records_per_s"]
+    return rate
 
 
 # -- latency -----------------------------------------------------------------------------------
@@ -267,7 +317,6 @@ def latency(bootstrap: str, baseline: Path, rate: float, seconds: float) -> dict
     topic, out_topic = f"bench-latency-{tag}", f"bench-latency-events-{tag}"
     create_topics(bootstrap, topic, out_topic)
     work = OUT / f"latency-{tag}"
-    work.mkdir(parents=True)
     config = service_config(bootstrap, topic, baseline, work, **{
         "sources.kafka.poll_timeout_ms": 100,
     })
@@ -295,20 +344,30 @@ def latency(bootstrap: str, baseline: Path, rate: float, seconds: float) -> dict
 
     sent = _timestamps(bootstrap, topic, n)
     events = _records(bootstrap, out_topic, n // MALFORMED_EVERY)
-    lat = []
+    lat: list[int] = []
+    steady: list[int] = []  # after the first WARM_SECONDS of traffic
     for r in events:
         event = orjson.loads(r.value)
         if event.get("kind") == "rejected":
             lat.append(r.timestamp - sent[event["record_index"]])
-    lat.sort()
+            if event["record_index"] >= WARM_SECONDS * rate:
+                steady.append(lat[-1])
     return {
         "rate_target": rate,
         "rate_achieved": produced["records"] / produced["seconds"],
         "records": n,
         "events_measured": len(lat),
-        "p50_ms": statistics.median(lat),
-        "p99_ms": lat[int(0.99 * (len(lat) - 1))],
-        "max_ms": lat[-1],
+        **_percentiles(lat, ""),
+        **_percentiles(steady, f"after_{WARM_SECONDS}s_"),
+    }
+
+
+def _percentiles(values: list[int], prefix: str) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        f"{prefix}p50_ms": statistics.median(values),
+        f"{prefix}p99_ms": values[int(0.99 * (len(values) - 1))],
+        f"{prefix}max_ms": values[-1],
     }
 
 
@@ -342,11 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--json", type=Path, default=OUT / "kafka_throughput.json")
     p.add_argument("--produce-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--contender", choices=CONTENDERS, help=argparse.SUPPRESS)
+    p.add_argument("--round", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--topic", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     configure_logging("warning")
     if args.produce_worker:
         produce_worker(args.bootstrap, args.topic, args.rate, args.seconds)
+        return 0
+    if args.contender:
+        rate = contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
+        print(json.dumps({"records_per_s": rate}))
         return 0
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -359,38 +424,46 @@ def main(argv: list[str] | None = None) -> int:
         create_topics(bootstrap, topic)
         fill_rate = fill(bootstrap, topic, lines)
         print(f"filled {topic} with {len(lines):,} records ({fill_rate:,.0f} records/s)")
+        n = len(lines)
+        del lines
         bare: list[float] = []
         monitored: list[float] = []
+        inline: list[float] = []
         for r in range(args.rounds):
-            work = OUT / f"round-{r}"
-            work.mkdir()
-            bare.append(bare_rate(service_config(bootstrap, topic, OUT / "baseline", work),
-                                  len(lines)))
-            monitored.append(monitored_rate(
-                service_config(bootstrap, topic, OUT / "baseline", work), len(lines)))
+            bare.append(run_contender("bare", bootstrap, topic, n, r))
+            monitored.append(run_contender("monitored", bootstrap, topic, n, r))
+            inline.append(run_contender("inline", bootstrap, topic, n, r))
             print(f"round {r + 1}: bare {bare[-1]:,.0f} records/s, "
-                  f"monitored {monitored[-1]:,.0f} records/s")
+                  f"monitored {monitored[-1]:,.0f} records/s, "
+                  f"monitored inline {inline[-1]:,.0f} records/s")
         lat = latency(bootstrap, OUT / "baseline", args.rate, args.seconds)
     b, m = statistics.median(bare), statistics.median(monitored)
+    i = statistics.median(inline)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_1m": os.getloadavg()[0]},
-        "records": len(lines),
+        "records": n,
         "bare_records_per_s": bare,
         "monitored_records_per_s": monitored,
         "median_bare": b,
         "median_monitored": m,
         "monitoring_cost": 1 - m / b,
+        "monitored_inline_records_per_s": inline,
+        "median_monitored_inline": i,
+        "monitoring_cost_inline": 1 - i / b,
         "target_cost": TARGET_COST,
         "latency": lat,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(f"throughput (median of {args.rounds}): bare {b:,.0f} records/s, monitored "
-          f"{m:,.0f} records/s: monitoring costs {1 - m / b:.0%} (target <= {TARGET_COST:.0%})")
+          f"{m:,.0f} records/s: monitoring costs {1 - m / b:.0%} (target <= {TARGET_COST:.0%}); "
+          f"inline {i:,.0f} records/s, {1 - i / b:.0%}")
     print(f"latency at {lat['rate_achieved']:,.0f} records/s: p50 {lat['p50_ms']:.0f} ms, "
           f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
-          f"({lat['events_measured']} events)")
+          f"({lat['events_measured']} events); after the first {WARM_SECONDS} s: "
+          f"p50 {lat[f'after_{WARM_SECONDS}s_p50_ms']:.0f} ms, "
+          f"p99 {lat[f'after_{WARM_SECONDS}s_p99_ms']:.0f} ms")
     print(f"written to {args.json}")
     return 0
 

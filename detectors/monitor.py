@@ -106,6 +106,15 @@ class Calibrated:
     fits: FeatureFits
 
 
+@dataclass(frozen=True)
+class MonitorView:
+    """What metrics and CloudWatch read from a monitor: a copy, safe to keep or to send."""
+
+    rows_seen: int
+    current: dict[tuple[str, str], tuple[float, float]]  # latest (value, threshold)
+    active: frozenset[tuple[str, str]]  # (feature, detector) of breached window checks
+
+
 @dataclass
 class MonitorState:
     rows_seen: int = 0
@@ -415,6 +424,9 @@ class Monitor:
         return out
 
     # -- state ------------------------------------------------------------------------------
+
+    def view(self) -> MonitorView:
+        return MonitorView(self.state.rows_seen, dict(self.current), frozenset(self.state.active))
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the monitor has learnt, as JSON-compatible data (NaN written as null)."""

@@ -209,6 +209,11 @@ class Config(_Frozen):
     checkpoint: CheckpointSettings = CheckpointSettings()
     sinks: SinksSettings = SinksSettings()
     aws: AwsSettings = AwsSettings()
+    monitor_process: bool = Field(
+        True,
+        description="`run`: decode and monitor in a child process, beside the consumer (false: "
+        "in the consumer's process, for one core or debugging)",
+    )
 
     @model_validator(mode="after")
     def _kafka_sinks_need_kafka(self) -> Config:

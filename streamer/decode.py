@@ -23,14 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
 from detectors.baseline.model import Baseline, FeatureBaseline
-from streamer.batch import DecodedBatch, FeatureLayout, Rejection, RejectReason
+from streamer.batch import DecodedBatch, DecodedValues, FeatureLayout, Rejection, RejectReason
 from streamer.capture_scan import (
     DATA,
     EVENT_ID,
@@ -146,9 +146,9 @@ class CaptureDecoder:
         self._categorical_pos = tuple(position[name] for name in self.layout.categorical)
         self._input_scan = self._scan_spec(self._inputs)
         self._output_scan = self._scan_spec(self._outputs) if self._outputs else None
-        self._observers: list[Callable[[DecodedBatch], None]] = []
+        self._observers: list[Callable[[DecodedValues], None]] = []
 
-    def observe(self, callback: Callable[[DecodedBatch], None]) -> None:
+    def observe(self, callback: Callable[[DecodedValues], None]) -> None:
         """Call `callback` with every batch decoded from now on, before the monitor sees it.
 
         For sinks that need the decoded values themselves (CloudWatch's `feature_data_*`
@@ -156,6 +156,20 @@ class CaptureDecoder:
         service alike.
         """
         self._observers.append(callback)
+
+    @property
+    def observed(self) -> bool:
+        """True when a callback wants the decoded values."""
+        return bool(self._observers)
+
+    def notify(self, batch: DecodedValues) -> None:
+        """Call the observers with `batch` (decoded elsewhere: streamer.monitor_host)."""
+        for callback in self._observers:
+            callback(batch)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # observers are callbacks of this process (sinks with connections): not sent along
+        return {**self.__dict__, "_observers": []}
 
     def _scan_spec(self, features: tuple[FeatureBaseline, ...]) -> _ScanSpec:
         plan = np.array(
@@ -175,8 +189,7 @@ class CaptureDecoder:
         record order, per unusable line.
         """
         batch = self._decode(lines, first_index)
-        for callback in self._observers:
-            callback(batch)
+        self.notify(batch)
         return batch
 
     def _decode(self, lines: Sequence[bytes], first_index: int) -> DecodedBatch:

@@ -22,7 +22,7 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any
 
 import structlog
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
@@ -304,26 +304,6 @@ def _commit_offsets(offsets: Mapping[Partition, int]) -> dict[Any, Any]:
     }
 
 
-class _Keys(Sequence[bytes | None]):
-    """The records' keys, read only when asked (for dead letters): no per-record work."""
-
-    def __init__(self, records: Sequence[Any]) -> None:
-        self._records = records
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    @overload
-    def __getitem__(self, i: int) -> bytes | None: ...
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[bytes | None]: ...
-    def __getitem__(self, i: int | slice) -> bytes | Sequence[bytes | None] | None:
-        if isinstance(i, slice):
-            return [r.key for r in self._records[i]]
-        key: bytes | None = self._records[i].key
-        return key
-
-
 def _runs(partition: Partition, records: Sequence[Any]) -> list[RawBatch]:
     """Split a partition's records into runs of consecutive offsets (compaction and transaction
     markers leave gaps), so that `first_index + i` is always record i's offset."""
@@ -342,7 +322,9 @@ def _runs(partition: Partition, records: Sequence[Any]) -> list[RawBatch]:
             RawBatch(
                 first_index=int(run[0].offset),
                 lines=[r.value if r.value is not None else b"" for r in run],
-                meta={"partition": partition, "keys": _Keys(run)},
+                # bytes only, no ConsumerRecord: what the loop keeps while the next poll runs
+                # must not give the garbage collector thousands of tuples to trace
+                meta={"partition": partition, "keys": [r.key for r in run]},
             )
         )
     return out

@@ -54,8 +54,7 @@ def build_kinesis_live(config: Config, stop: threading.Event) -> LiveParts:
     )
     service = LiveService(
         source,
-        core.decoder,
-        core.new_monitor,
+        core.host,
         sinks,
         store,
         group=kinesis.application,

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 
-from detectors.monitor import Monitor
 from sinks.base import DeadLetterSink, Sink, SinkUnavailableError
 from sinks.events_file import EventsFileSink
 from sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
 from sinks.prometheus import PrometheusSink
 from streamer.app import build_decoder, build_monitor, load_configured_baseline, serve_metrics
 from streamer.backoff import Backoff
-from streamer.base import CheckpointStore
+from streamer.base import CheckpointStore, MonitorHost
 from streamer.checkpoint import (
     CheckpointUnavailableError,
     DirectoryCheckpointStore,
@@ -27,6 +25,7 @@ from streamer.decode import CaptureDecoder
 from streamer.kafka_source import KafkaSource, client_options
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics, PartitionDriftCollector
+from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
 from streamer.outputs import OutputSinks, build_output_sinks
 
 log = structlog.get_logger(__name__)
@@ -50,10 +49,10 @@ class LiveParts:
 
 @dataclass
 class LiveCore:
-    """What every live source shares: decoder, monitor factory, metrics."""
+    """What every live source shares: decoder, where decoding and monitors run, metrics."""
 
     decoder: CaptureDecoder
-    new_monitor: Callable[[], Monitor]
+    host: MonitorHost
     metrics: PrometheusSink
     live_metrics: LiveMetrics
 
@@ -61,18 +60,19 @@ class LiveCore:
 def build_core(config: Config) -> LiveCore:
     baseline = load_configured_baseline(config)
     decoder = build_decoder(config, baseline)
-    prototype = build_monitor(config, baseline)  # calibrates now, not inside a rebalance
-
-    def new_monitor() -> Monitor:
-        # a copy of a fresh, calibrated monitor: no calibration (or cache) per partition
-        return copy.deepcopy(prototype)
-
+    # calibrated now, not inside a rebalance; each partition gets a copy
+    prototype = build_monitor(config, baseline)
+    host: MonitorHost
+    if config.monitor_process:
+        host = ProcessMonitorHost(decoder, prototype)
+    else:
+        host = InlineMonitorHost(decoder, prototype)
     metrics = PrometheusSink(
         config.endpoint,
         port=config.metrics.port if config.metrics.enabled else None,
         host=config.metrics.host,
     )
-    return LiveCore(decoder, new_monitor, metrics, LiveMetrics(config.endpoint, metrics.registry))
+    return LiveCore(decoder, host, metrics, LiveMetrics(config.endpoint, metrics.registry))
 
 
 def directory_store(config: Config) -> DirectoryCheckpointStore:
@@ -109,8 +109,8 @@ def start_live(
 ) -> None:
     """Expose the service's monitors, serve /metrics, then run each set-up step, retrying with
     back-off while its service is away (until `stop`)."""
-    core.metrics.registry.register(PartitionDriftCollector(config.endpoint, service.monitors))
-    outputs.watch(lambda: service.monitors().values())
+    core.metrics.registry.register(PartitionDriftCollector(config.endpoint, service.views))
+    outputs.watch(lambda: service.views().values())
     serve_metrics(core.metrics, config, metrics_required="port" in config.metrics.model_fields_set)
     for operation, setup in steps:
         while not stop.is_set():
@@ -181,8 +181,7 @@ def build_live(config: Config, stop: threading.Event) -> LiveParts:
     source = KafkaSource(kafka, stop=stop, metrics=core.live_metrics)
     service = LiveService(
         source,
-        core.decoder,
-        core.new_monitor,
+        core.host,
         sinks,
         store,
         group=kafka.group_id,

@@ -30,11 +30,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from detectors.monitor import Monitor
+from detectors.monitor import MonitorView
 from streamer.base import Partition
 
 OPERATIONS = ("connect", "poll", "commit", "produce", "checkpoint", "restore")
-MonitorsReader = Callable[[], Mapping[Partition, Monitor]]
+MonitorsReader = Callable[[], Mapping[Partition, MonitorView]]
 
 
 class LiveMetrics:
@@ -94,9 +94,8 @@ class PartitionDriftCollector(Collector):
         active = GaugeMetricFamily(
             "driftstream_drift_active", "1 while a window check is breached", labels=labels
         )
-        for part, monitor in sorted(dict(self._monitors()).items()):
-            current = dict(monitor.current)  # copy: the loop thread may add keys meanwhile
-            breached = set(monitor.state.active)
+        for part, view in sorted(dict(self._monitors()).items()):
+            current, breached = view.current, view.active  # copies, never changed
             where = [part.topic, str(part.partition)]
             for (feature, detector), (v, t) in sorted(current.items()):
                 names = [self.endpoint, feature, detector, *where]

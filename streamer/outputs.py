@@ -14,7 +14,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from detectors.monitor import Monitor
+from detectors.monitor import Monitor, MonitorView
 from sinks.base import Sink
 from sinks.cloudwatch import CloudWatchSink
 from sinks.signals.aws_targets import (
@@ -56,9 +56,9 @@ class OutputSinks:
     def sinks(self) -> list[Sink]:
         return [s for s in (self.cloudwatch, self.signals) if s is not None]
 
-    def watch(self, monitors: Callable[[], Iterable[Monitor]]) -> None:
+    def watch(self, monitors: Callable[[], Iterable[Monitor | MonitorView]]) -> None:
         """Where the CloudWatch sink reads window statistics: the monitors `monitors()` returns
-        at each publish (one for a replay, those of the held partitions live)."""
+        at each publish (one for a replay; live, the latest readings of the held partitions)."""
         if self.cloudwatch is not None:
             reader = monitors
             self.cloudwatch.watch(lambda: [m.current for m in reader()])

@@ -16,12 +16,13 @@ from detectors.events import Event
 from detectors.monitor import Monitor
 from detectors.settings import CalibrationSettings, DetectorSettings
 from streamer.backoff import Backoff
-from streamer.base import Checkpoint, Partition
+from streamer.base import Checkpoint, MonitorHost, Partition
 from streamer.batch import FeatureLayout
 from streamer.checkpoint import CheckpointError
 from streamer.decode import CaptureDecoder
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics
+from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
 from streamer.pipeline import rejection_events
 from streamer.synthetic import Change, Scenario, capture_lines, training_csv
 from tests.streamer.live_doubles import (
@@ -46,6 +47,16 @@ class World:
 
     def new_monitor(self) -> Monitor:
         return copy.deepcopy(self.prototype)
+
+    def host(self, kind: str) -> MonitorHost:
+        if kind == "process":
+            return ProcessMonitorHost(self.decoder, self.prototype)
+        return InlineMonitorHost(self.decoder, self.prototype)
+
+
+# the tests that cover the loop's whole protocol with the host (open, submit/collect, states,
+# drop) run on both hosts: the child process must behave exactly like the inline one
+HOSTS = pytest.mark.parametrize("host", ["inline", "process"])
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +128,7 @@ def rig(
     *,
     store: MemoryStore | None = None,
     every_records: int = 700,
+    host: str = "inline",
 ) -> Rig:
     calls = Calls()
     stop = threading.Event()
@@ -127,7 +139,7 @@ def rig(
     dead = CollectDeadLetters()
     metrics = LiveMetrics("test", CollectorRegistry())
     service = LiveService(
-        source, world.decoder, world.new_monitor, [sink], store, group=GROUP, metrics=metrics,
+        source, world.host(host), [sink], store, group=GROUP, metrics=metrics,
         dead_letters=dead, cadence=Cadence(interval_seconds=3600, every_records=every_records),
         backoff=Backoff(0.001, 0.002), stop=stop,
     )
@@ -138,9 +150,10 @@ def assign(*partitions: Partition) -> Callable[[FakeSource], None]:
     return lambda source: source.assign(list(partitions))
 
 
-def test_uninterrupted_run_reports_what_one_monitor_reports(world: World) -> None:
+@HOSTS
+def test_uninterrupted_run_reports_what_one_monitor_reports(world: World, host: str) -> None:
     lines = stream(1)
-    r = rig(world, {P0: lines}, {1: assign(P0)})
+    r = rig(world, {P0: lines}, {1: assign(P0)}, host=host)
     summary = r.service.run()
 
     assert keys_of(r.sink.events) == reference(world, lines)
@@ -192,13 +205,14 @@ def test_dead_letters_carry_the_raw_bytes_and_where_they_came_from(world: World)
     assert {d.offset: d.reason for d in r.dead.delivered} == rejected
 
 
-def test_restart_resumes_from_the_checkpoint_with_the_same_events(world: World) -> None:
+@HOSTS
+def test_restart_resumes_from_the_checkpoint_with_the_same_events(world: World, host: str) -> None:
     lines = stream(2)
 
     def crash(source: FakeSource) -> None:
         raise RuntimeError("kill -9")
 
-    first = rig(world, {P0: lines}, {1: assign(P0), 25: crash})
+    first = rig(world, {P0: lines}, {1: assign(P0), 25: crash}, host=host)
     with pytest.raises(RuntimeError, match="kill -9"):
         first.service.run()
     checkpoint = first.store.saved[(GROUP, P0)]
@@ -206,7 +220,7 @@ def test_restart_resumes_from_the_checkpoint_with_the_same_events(world: World) 
     assert 0 < checkpoint.offset < first.source.positions.get(P0, len(lines)) <= len(lines)
     assert "commit" not in first.calls.names()[-1:]
 
-    second = rig(world, {P0: lines}, {1: assign(P0)}, store=first.store)
+    second = rig(world, {P0: lines}, {1: assign(P0)}, store=first.store, host=host)
     second.service.run()
     assert ("seek", (P0, checkpoint.offset)) in second.calls.log
     replayed = keys_of(second.sink.events)
@@ -217,14 +231,15 @@ def test_restart_resumes_from_the_checkpoint_with_the_same_events(world: World) 
     assert final.monitor["rows_seen"] == len(lines) - len(MALFORMED)
 
 
-def test_revoke_flushes_checkpoints_commits_and_hands_state_on(world: World) -> None:
+@HOSTS
+def test_revoke_flushes_checkpoints_commits_and_hands_state_on(world: World, host: str) -> None:
     records = {P0: stream(3), P1: stream(4)}
 
     def rebalance(source: FakeSource) -> None:
         source.revoke()
         source.assign([P1])
 
-    r = rig(world, records, {1: assign(P0, P1), 10: rebalance})
+    r = rig(world, records, {1: assign(P0, P1), 10: rebalance}, host=host)
     r.service.run()
     assert_commit_order(r.calls)
     revoked_commit = next(detail for name, detail in r.calls.log if name == "revoked")
@@ -281,10 +296,11 @@ def test_checkpoint_store_outage_on_assignment_pauses_until_restored(world: Worl
     assert store.saved[(GROUP, P0)].monitor["rows_seen"] == len(lines) - len(MALFORMED)
 
 
-def test_checkpoint_of_another_version_stops_the_service(world: World) -> None:
+@HOSTS
+def test_checkpoint_of_another_version_stops_the_service(world: World, host: str) -> None:
     store = MemoryStore(Calls())
     store.saved[(GROUP, P0)] = Checkpoint(GROUP, P0, 10, {"version": 99})
-    r = rig(world, {P0: stream(1), P1: stream(2)}, {1: assign(P0, P1)}, store=store)
+    r = rig(world, {P0: stream(1), P1: stream(2)}, {1: assign(P0, P1)}, store=store, host=host)
     with pytest.raises(CheckpointError, match="captures/0"):
         r.service.run()
     assert keys_of(r.sink.events, partition=0) == set()

@@ -1,0 +1,196 @@
+"""Where decode + monitor run (streamer/monitor_host.py): the child process behaves like the
+inline host, keeps state per partition, reports its own death, and warms up beforehand."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from detectors.baseline import build_baseline
+from detectors.monitor import Monitor
+from detectors.settings import CalibrationSettings, DetectorSettings
+from streamer.base import MonitorHost, MonitorStateError, Partition, Processed, RawBatch
+from streamer.batch import DecodedValues, FeatureLayout
+from streamer.decode import CaptureDecoder
+from streamer.monitor_host import InlineMonitorHost, MonitorHostError, ProcessMonitorHost
+from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from streamer.warmup import sample_lines, warm_up
+
+P0 = Partition("captures", 0)
+P1 = Partition("captures", 1)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaptureDecoder, Monitor]:
+    root = tmp_path_factory.mktemp("host")
+    (root / "training.csv").write_text(training_csv(5_000, seed=1))
+    baseline = build_baseline(root / "training.csv", root / "baseline", label_column="prediction")
+    layout = FeatureLayout.from_baseline(baseline)
+    settings = DetectorSettings(
+        calibration=CalibrationSettings(samples=20_000, cache_dir=root / "calibration")
+    )
+    monitor = Monitor(baseline, layout.numeric, layout.categorical, settings, endpoint="test")
+    return CaptureDecoder(baseline), monitor
+
+
+@pytest.fixture
+def process_host(parts: tuple[CaptureDecoder, Monitor]) -> Iterator[ProcessMonitorHost]:
+    host = ProcessMonitorHost(*parts)
+    host.start()
+    yield host
+    host.close()
+
+
+def batches(partition: Partition, lines: list[bytes], size: int = 700) -> list[RawBatch]:
+    return [
+        RawBatch(i, lines[i : i + size], meta={"partition": partition})
+        for i in range(0, len(lines), size)
+    ]
+
+
+def drifting(seed: int, n: int = 3000) -> list[bytes]:
+    changes = (Change("mean_shift", "age", 1000, 1.5), Change("category_mix", "plan", 1000, 0.5))
+    lines = list(capture_lines(Scenario(f"h{seed}", n, changes, seed=seed)))
+    lines[5] = b"not json"
+    return lines
+
+
+def run(host: MonitorHost, work: list[RawBatch]) -> list[Processed]:
+    out: list[Processed] = []
+    for i in range(0, len(work), 2):  # two batches per submit, like two partitions in a poll
+        host.submit(work[i : i + 2])
+        out += host.collect()
+    return out
+
+
+def summary(done: list[Processed]) -> list[tuple[object, ...]]:
+    return [
+        (
+            p.partition,
+            p.first_index,
+            p.n_records,
+            p.records_used,
+            [(e.kind, e.feature, e.detector, e.record_index, e.value) for e in p.events],
+            [(r.record_index, r.reason) for r in p.rejections],
+            p.view.rows_seen,
+            sorted(p.view.active),
+        )
+        for p in done
+    ]
+
+
+def test_the_child_process_reports_exactly_what_the_inline_host_reports(
+    parts: tuple[CaptureDecoder, Monitor], process_host: ProcessMonitorHost
+) -> None:
+    inline = InlineMonitorHost(*parts)
+    work = [b for pair in zip(batches(P0, drifting(1)), batches(P1, drifting(2)), strict=True)
+            for b in pair]
+    for host in (inline, process_host):
+        host.open(P0, None)
+        host.open(P1, None)
+    expected = summary(run(inline, work))
+    assert sum(len(s[4]) for s in expected) > 4  # drift events and a rejection, at least
+    assert summary(run(process_host, work)) == expected
+    assert process_host.states([P0, P1]) == inline.states([P0, P1])
+
+
+def test_state_restored_in_the_child_carries_on_like_an_uninterrupted_monitor(
+    parts: tuple[CaptureDecoder, Monitor], process_host: ProcessMonitorHost
+) -> None:
+    lines = drifting(3)
+    whole = InlineMonitorHost(*parts)
+    whole.open(P0, None)
+    events = [e for p in run(whole, batches(P0, lines)) for e in p.events]
+
+    process_host.open(P0, None)
+    first = run(process_host, batches(P0, lines[:1400]))
+    state = process_host.states([P0])[P0]
+    process_host.drop(P0)
+    view = process_host.open(P0, state)
+    assert view.rows_seen == state["rows_seen"] == 1399  # one malformed line
+    rest = run(process_host, [RawBatch(b.first_index + 1400, b.lines, meta=b.meta)
+                              for b in batches(P0, lines[1400:])])
+    assert [e for p in first + rest for e in p.events] == events
+
+
+def test_a_state_that_cannot_be_restored_is_a_monitor_state_error(
+    process_host: ProcessMonitorHost,
+) -> None:
+    with pytest.raises(MonitorStateError, match=r"captures/0.*version 99"):
+        process_host.open(P0, {"version": 99})
+    process_host.open(P1, None)  # the child is still serving
+
+
+def test_a_dead_child_is_a_monitor_host_error_naming_its_exit(
+    process_host: ProcessMonitorHost,
+) -> None:
+    process_host.open(P0, None)
+    assert process_host.pid is not None
+    os.kill(process_host.pid, signal.SIGKILL)
+    with pytest.raises(MonitorHostError, match=r"exited.*-9"):  # at the send or at the reply
+        process_host.submit(batches(P0, drifting(4))[:1])
+        process_host.collect()
+
+
+def test_an_error_in_the_child_is_a_monitor_host_error(process_host: ProcessMonitorHost) -> None:
+    # a partition never opened: the child's KeyError comes back, it does not hang or vanish
+    process_host.submit(batches(P1, drifting(5))[:1])
+    with pytest.raises(MonitorHostError, match="KeyError"):
+        process_host.collect()
+
+
+def test_other_requests_wait_until_the_batch_in_flight_is_collected(
+    process_host: ProcessMonitorHost,
+) -> None:
+    process_host.open(P0, None)
+    process_host.submit(batches(P0, drifting(6))[:1])
+    with pytest.raises(RuntimeError, match="collect"):
+        process_host.states([P0])
+    assert len(process_host.collect()) == 1
+    assert process_host.states([P0])[P0]["rows_seen"] == 699
+
+
+def test_the_decoders_observers_see_the_values_decoded_in_the_child(
+    parts: tuple[CaptureDecoder, Monitor],
+) -> None:
+    seen: list[tuple[int, tuple[int, ...], float]] = []
+
+    def observe(batch: DecodedValues) -> None:
+        seen.append((batch.n_records, batch.numeric.shape, float(np.nansum(batch.numeric))))
+
+    decoder, prototype = parts
+    reference = decoder.decode(drifting(7)[:700], 0)
+    observed = copy.deepcopy(decoder)
+    observed.observe(observe)
+    host = ProcessMonitorHost(observed, prototype)
+    host.start()
+    try:
+        host.open(P0, None)
+        host.submit(batches(P0, drifting(7))[:1])
+        host.collect()
+    finally:
+        host.close()
+    assert seen == [(700, reference.numeric.shape, float(np.nansum(reference.numeric)))]
+
+
+def test_warm_up_samples_decode_cleanly_and_reach_no_observer(
+    parts: tuple[CaptureDecoder, Monitor],
+) -> None:
+    decoder, prototype = parts
+    lines = sample_lines(decoder, 500)
+    batch = decoder.decode(lines, 0)
+    assert (batch.n_rows, batch.rejections) == (500, [])
+    assert not np.isnan(batch.numeric).all(axis=0).any()  # every numeric column has values
+    assert all(v is not None for v in batch.categorical[0])
+
+    observed = copy.deepcopy(decoder)
+    calls: list[int] = []
+    observed.observe(lambda b: calls.append(b.n_records))
+    rows_before = prototype.state.rows_seen
+    warm_up(observed, prototype)
+    assert calls == [] and prototype.state.rows_seen == rows_before
