@@ -229,12 +229,22 @@ class Config(_Frozen):
         """Short hash of the detection settings (names the config in retrain signals).
 
         Where records come from and where events go do not change what is detected, so
-        `sources`, `checkpoint`, `sinks` and `aws` are left out, as are metrics and batch
-        size; so is the baseline's path (signals carry the baseline's own content identity, and
-        the same baseline reached by two spellings of its path is the same configuration).
+        `sources`, `checkpoint`, `sinks` and `aws` are left out, as are metrics, batch size and
+        where monitoring runs; so is the baseline's path (signals carry the baseline's own
+        content identity, and the same baseline reached by two spellings of its path is the
+        same configuration).
         """
         text = self.model_dump_json(
-            exclude={"metrics", "batch_size", "sources", "checkpoint", "sinks", "aws", "baseline"}
+            exclude={
+                "metrics",
+                "batch_size",
+                "sources",
+                "checkpoint",
+                "sinks",
+                "aws",
+                "baseline",
+                "monitor_process",
+            }
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

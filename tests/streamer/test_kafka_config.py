@@ -124,3 +124,12 @@ def test_run_with_a_bad_config_exits_2_with_one_line(
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_monitor_process_is_read_from_the_environment_and_not_part_of_the_identity() -> None:
+    inline = load_config(None, environ={"DRIFTSTREAM__MONITOR_PROCESS": "false"})
+    assert inline.monitor_process is False
+    assert load_config(None, environ={}).monitor_process is True
+    assert inline.identity() == load_config(None, environ={}).identity()
+    with pytest.raises(ConfigError, match="monitor_process"):
+        load_config(None, environ={"DRIFTSTREAM__MONITOR_PROCESS": "sometimes"})
