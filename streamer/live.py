@@ -147,6 +147,8 @@ class LiveService:
             self.source.close()
             self.host.close()
             raise
+        finally:
+            gc.unfreeze()  # the heap is the embedding process's again (tests, benchmarks)
         self._shutdown(started)
         return self.summary
 
