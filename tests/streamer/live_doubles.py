@@ -5,8 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from detectors.baseline import build_baseline
 from detectors.events import Event
+from detectors.monitor import Monitor
+from detectors.settings import CalibrationSettings, DetectorSettings
 from sinks.base import BatchingSink, DeadLetter, DeadLetterSink, SinkUnavailableError
 from streamer.base import (
     Checkpoint,
@@ -16,7 +20,22 @@ from streamer.base import (
     PartitionListener,
     RawBatch,
 )
+from streamer.batch import FeatureLayout
 from streamer.checkpoint import CheckpointUnavailableError
+from streamer.decode import CaptureDecoder
+from streamer.synthetic import training_csv
+
+
+def small_monitor(root: Path) -> tuple[CaptureDecoder, Monitor]:
+    """A decoder and a calibrated monitor for the synthetic schema, built under `root`."""
+    (root / "training.csv").write_text(training_csv(5_000, seed=1))
+    baseline = build_baseline(root / "training.csv", root / "baseline", label_column="prediction")
+    layout = FeatureLayout.from_baseline(baseline)
+    settings = DetectorSettings(
+        calibration=CalibrationSettings(samples=20_000, cache_dir=root / "calibration")
+    )
+    monitor = Monitor(baseline, layout.numeric, layout.categorical, settings, endpoint="test")
+    return CaptureDecoder(baseline), monitor
 
 
 class Calls:

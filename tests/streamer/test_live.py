@@ -11,26 +11,24 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from detectors.baseline import build_baseline
 from detectors.events import Event
 from detectors.monitor import Monitor
-from detectors.settings import CalibrationSettings, DetectorSettings
 from streamer.backoff import Backoff
 from streamer.base import Checkpoint, MonitorHost, Partition
-from streamer.batch import FeatureLayout
 from streamer.checkpoint import CheckpointError
 from streamer.decode import CaptureDecoder
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics
 from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
 from streamer.pipeline import rejection_events
-from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from streamer.synthetic import Change, Scenario, capture_lines
 from tests.streamer.live_doubles import (
     Calls,
     CollectDeadLetters,
     CollectSink,
     FakeSource,
     MemoryStore,
+    small_monitor,
 )
 
 P0 = Partition("captures", 0)
@@ -61,15 +59,7 @@ HOSTS = pytest.mark.parametrize("host", ["inline", "process"])
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    root = tmp_path_factory.mktemp("live")
-    (root / "training.csv").write_text(training_csv(5_000, seed=1))
-    baseline = build_baseline(root / "training.csv", root / "baseline", label_column="prediction")
-    layout = FeatureLayout.from_baseline(baseline)
-    settings = DetectorSettings(
-        calibration=CalibrationSettings(samples=20_000, cache_dir=root / "calibration")
-    )
-    monitor = Monitor(baseline, layout.numeric, layout.categorical, settings, endpoint="test")
-    return World(CaptureDecoder(baseline), monitor)
+    return World(*small_monitor(tmp_path_factory.mktemp("live")))
 
 
 def stream(seed: int, n: int = 4000) -> list[bytes]:

@@ -11,15 +11,14 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from detectors.baseline import build_baseline
 from detectors.monitor import Monitor
-from detectors.settings import CalibrationSettings, DetectorSettings
 from streamer.base import MonitorHost, MonitorStateError, Partition, Processed, RawBatch
-from streamer.batch import DecodedValues, FeatureLayout
+from streamer.batch import DecodedValues
 from streamer.decode import CaptureDecoder
 from streamer.monitor_host import InlineMonitorHost, MonitorHostError, ProcessMonitorHost
-from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from streamer.synthetic import Change, Scenario, capture_lines
 from streamer.warmup import sample_lines, warm_up
+from tests.streamer.live_doubles import small_monitor
 
 P0 = Partition("captures", 0)
 P1 = Partition("captures", 1)
@@ -27,15 +26,7 @@ P1 = Partition("captures", 1)
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> tuple[CaptureDecoder, Monitor]:
-    root = tmp_path_factory.mktemp("host")
-    (root / "training.csv").write_text(training_csv(5_000, seed=1))
-    baseline = build_baseline(root / "training.csv", root / "baseline", label_column="prediction")
-    layout = FeatureLayout.from_baseline(baseline)
-    settings = DetectorSettings(
-        calibration=CalibrationSettings(samples=20_000, cache_dir=root / "calibration")
-    )
-    monitor = Monitor(baseline, layout.numeric, layout.categorical, settings, endpoint="test")
-    return CaptureDecoder(baseline), monitor
+    return small_monitor(tmp_path_factory.mktemp("host"))
 
 
 @pytest.fixture
