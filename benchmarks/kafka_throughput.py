@@ -34,6 +34,7 @@ import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -277,7 +278,11 @@ def contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> flo
     return bare_rate(config, n) if name == "bare" else monitored_rate(config, n)
 
 
-def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> float:
+def _peak_mib(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> dict[str, float]:
     done = subprocess.run(
         [sys.executable, __file__, "--contender", name, "--bootstrap", bootstrap,
          "--topic", topic, "--records", str(n), "--round", str(round_)],
@@ -285,8 +290,8 @@ def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) ->
     )
     if done.returncode != 0:
         raise RuntimeError(f"contender {name} failed:\n{done.stderr}")
-    rate: float = json.loads(done.stdout.strip().splitlines()[-1])["records_per_s"]
-    return rate
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 # -- latency -----------------------------------------------------------------------------------
@@ -411,7 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.contender:
         rate = contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
-        print(json.dumps({"records_per_s": rate}))
+        print(json.dumps({
+            "records_per_s": rate,
+            "peak_rss_mib": _peak_mib(resource.RUSAGE_SELF),
+            "child_peak_rss_mib": _peak_mib(resource.RUSAGE_CHILDREN),  # the monitor process
+        }))
         return 0
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -426,19 +435,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"filled {topic} with {len(lines):,} records ({fill_rate:,.0f} records/s)")
         n = len(lines)
         del lines
+        runs: dict[str, list[dict[str, float]]] = {c: [] for c in CONTENDERS}
         bare: list[float] = []
         monitored: list[float] = []
         inline: list[float] = []
         for r in range(args.rounds):
-            bare.append(run_contender("bare", bootstrap, topic, n, r))
-            monitored.append(run_contender("monitored", bootstrap, topic, n, r))
-            inline.append(run_contender("inline", bootstrap, topic, n, r))
+            for name, rates in zip(CONTENDERS, (bare, monitored, inline), strict=True):
+                runs[name].append(run_contender(name, bootstrap, topic, n, r))
+                rates.append(runs[name][-1]["records_per_s"])
             print(f"round {r + 1}: bare {bare[-1]:,.0f} records/s, "
                   f"monitored {monitored[-1]:,.0f} records/s, "
                   f"monitored inline {inline[-1]:,.0f} records/s")
         lat = latency(bootstrap, OUT / "baseline", args.rate, args.seconds)
     b, m = statistics.median(bare), statistics.median(monitored)
     i = statistics.median(inline)
+    mem = {
+        name: {key: statistics.median(run[key] for run in runs[name])
+               for key in ("peak_rss_mib", "child_peak_rss_mib")}
+        for name in CONTENDERS
+    }
     result = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_1m": os.getloadavg()[0]},
@@ -452,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         "median_monitored_inline": i,
         "monitoring_cost_inline": 1 - i / b,
         "target_cost": TARGET_COST,
+        "peak_rss_mib": mem,
         "latency": lat,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -459,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"throughput (median of {args.rounds}): bare {b:,.0f} records/s, monitored "
           f"{m:,.0f} records/s: monitoring costs {1 - m / b:.0%} (target <= {TARGET_COST:.0%}); "
           f"inline {i:,.0f} records/s, {1 - i / b:.0%}")
+    print(f"peak memory (median): bare {mem['bare']['peak_rss_mib']:.0f} MiB; driftstream run "
+          f"{mem['monitored']['peak_rss_mib']:.0f} MiB + monitor process "
+          f"{mem['monitored']['child_peak_rss_mib']:.0f} MiB; inline "
+          f"{mem['inline']['peak_rss_mib']:.0f} MiB")
     print(f"latency at {lat['rate_achieved']:,.0f} records/s: p50 {lat['p50_ms']:.0f} ms, "
           f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
           f"({lat['events_measured']} events); after the first {WARM_SECONDS} s: "
