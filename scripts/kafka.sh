@@ -15,6 +15,23 @@
 # KAFKA_STATE_DIR (default .services/kafka) holds one broker's config, data, log, pid and
 # bootstrap file: point it elsewhere to run a second, independent broker on other ports (the
 # jars stay shared in .services/kafka/lib).
+#
+# Secured broker (tests of SSL and SASL): KAFKA_SECURITY=1 scripts/kafka.sh start [PORT] adds to
+# the PLAINTEXT listener on PORT (internal traffic, admin, test set-up) and the controller on
+# PORT+1 three secured listeners, all on 127.0.0.1:
+#     PORT+2  SASL_PLAINTEXT   mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+#     PORT+3  SSL              server authentication only (no client certificates)
+#     PORT+4  SASL_SSL         mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+# `start` generates, in KAFKA_STATE_DIR/tls, a self-signed CA (ca.pem, for clients) and a broker
+# certificate for localhost and 127.0.0.1 (PKCS12 keystore and truststore). One user has the
+# same password for every mechanism: PLAIN from the JAAS config in server.properties, SCRAM
+# credentials added when the data dir is formatted. KAFKA_SASL_USERNAME (default driftstream)
+# and KAFKA_SASL_PASSWORD (default: random) set them; letters, digits and ._- only. Test
+# credentials only: the password is on StorageTool's command line while it formats.
+# KAFKA_STATE_DIR/security.env (mode 600, KEY=value lines) tells clients where everything is:
+#     KAFKA_PLAINTEXT KAFKA_SASL_PLAINTEXT KAFKA_SSL KAFKA_SASL_SSL   host:port of each listener
+#     KAFKA_SASL_MECHANISMS KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD KAFKA_SSL_CAFILE
+# The last stdout line is still the PLAINTEXT bootstrap; stop, status and resume work unchanged.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,18 +93,27 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 now() { date +%s.%N; }
 
 write_config() {
-    local port="$1" cport="$2"
+    local port="$1" cport="$2" secured="${3:-0}"
+    local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+    local protocols="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+    if [[ "$secured" == 1 ]]; then
+        # PLAINTEXT stays first and CONTROLLER last: `resume` reads both from this line.
+        listeners="PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2))"
+        listeners+=",SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4))"
+        listeners+=",CONTROLLER://127.0.0.1:$cport"
+        protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL"
+    fi
     mkdir -p "$STATE_DIR"
     cat >"$STATE_DIR/server.properties" <<EOF
 # Written by scripts/kafka.sh start; rewritten on every start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+listeners=$listeners
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$DATA_DIR
 num.partitions=1
 offsets.topic.replication.factor=1
@@ -121,6 +147,22 @@ cmd_start() {
     local cport=$((port + 1))
     local bootstrap="127.0.0.1:$port"
     local timeout="${KAFKA_START_TIMEOUT:-90}"
+    local secured="${KAFKA_SECURITY:-0}"
+    [[ "$secured" == 0 || "$secured" == 1 ]] || die "KAFKA_SECURITY must be 0 or 1, got '$secured'"
+    local ports=("$port" "$cport")
+    if [[ "$secured" == 1 ]]; then
+        ports+=("$((port + 2))" "$((port + 3))" "$((port + 4))")
+        ((port + 4 <= 65535)) || die "PORT+4 must be a TCP port, got PORT $port"
+        command -v openssl >/dev/null || die "openssl not found (KAFKA_SECURITY=1 needs it)"
+        command -v keytool >/dev/null || die "keytool not found (it comes with the JDK)"
+        SASL_USER="${KAFKA_SASL_USERNAME:-driftstream}"
+        SASL_PASSWORD="${KAFKA_SASL_PASSWORD:-$(head -c 18 /dev/urandom | base64 | tr '+/' '._')}"
+        # they go unquoted into --add-scram's [name=...,password=...] and quoted into a JAAS line
+        [[ "$SASL_USER" =~ ^[A-Za-z0-9._-]+$ ]] \
+            || die "KAFKA_SASL_USERNAME: letters, digits and ._- only"
+        [[ "$SASL_PASSWORD" =~ ^[A-Za-z0-9._-]+$ ]] \
+            || die "KAFKA_SASL_PASSWORD: letters, digits and ._- only"
+    fi
 
     local pid
     if pid="$(broker_pid)"; then
@@ -131,15 +173,21 @@ cmd_start() {
         echo "$bootstrap"
         return 0
     fi
-    for p in "$port" "$cport"; do
+    for p in "${ports[@]}"; do
         ! port_open "$p" || die "port $p on 127.0.0.1 is already in use"
     done
 
     cmd_fetch
     local t0
     t0="$(now)"
-    write_config "$port" "$cport"
+    write_config "$port" "$cport" "$secured"
     rm -rf "$DATA_DIR" "$BOOTSTRAP_FILE"
+    local scram_args=()
+    if [[ "$secured" == 1 ]]; then
+        write_security "$port"
+        scram_args=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$SASL_PASSWORD]"
+               --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]")
+    fi
     local cluster_id
     # A cluster id is 16 random bytes in URL-safe base64 without padding: 22 characters. One in
     # 64 starts with "-", which StorageTool's parser takes for an option: draw again.
@@ -152,11 +200,91 @@ cmd_start() {
     # shellcheck disable=SC2086
     java $heap -Dlog4j2.configurationFile="$STATE_DIR/log4j2.properties" -cp "$LIB_DIR/*" \
         kafka.tools.StorageTool format --standalone -t "$cluster_id" \
+        ${scram_args[@]+"${scram_args[@]}"} \
         -c "$STATE_DIR/server.properties" >"$STATE_DIR/format.log" 2>&1 \
         || { cat "$STATE_DIR/format.log" >&2; die "StorageTool format failed"; }
 
     : >"$LOG_FILE"
     launch "$bootstrap" "$timeout" "$t0"
+    if [[ "$secured" == 1 ]]; then
+        log "secured listeners: SASL_PLAINTEXT 127.0.0.1:$((port + 2))," \
+            "SSL 127.0.0.1:$((port + 3)), SASL_SSL 127.0.0.1:$((port + 4));" \
+            "user $SASL_USER, CA and password in $SECURITY_FILE"
+    fi
+}
+
+write_security() {
+    # KAFKA_SECURITY=1: TLS material in STATE_DIR/tls, SSL and SASL settings appended to
+    # server.properties, STATE_DIR/security.env for clients (user: SASL_USER, SASL_PASSWORD).
+    local port="$1"
+    local tls="$STATE_DIR/tls"
+    rm -rf "$tls"
+    mkdir -m 700 "$tls"
+    # The key stores' password reaches openssl and keytool through the environment, never argv.
+    local store_password
+    store_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '._')"
+    export KAFKA_SH_STORE_PASSWORD="$store_password"
+    # One && chain: errexit does not act inside a subshell that is followed by ||.
+    (
+        cd "$tls" &&
+        printf '%s\n' "basicConstraints=CA:FALSE" \
+            "keyUsage=critical,digitalSignature,keyEncipherment" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+            "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >broker.ext &&
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout ca.key -out ca.pem \
+            -subj "/CN=driftstream test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr \
+            -subj "/CN=localhost" &&
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -days 30 \
+            -set_serial "0x$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+            -extfile broker.ext -out broker.pem &&
+        openssl pkcs12 -export -in broker.pem -inkey broker.key -certfile ca.pem -name broker \
+            -out broker.keystore.p12 -passout env:KAFKA_SH_STORE_PASSWORD &&
+        keytool -importcert -noprompt -alias ca -file ca.pem -keystore broker.truststore.p12 \
+            -storetype PKCS12 -storepass:env KAFKA_SH_STORE_PASSWORD &&
+        rm -f broker.csr broker.ext
+    ) >"$STATE_DIR/tls.log" 2>&1 \
+        || { cat "$STATE_DIR/tls.log" >&2; die "making certificates failed"; }
+    unset KAFKA_SH_STORE_PASSWORD
+
+    local plain="org.apache.kafka.common.security.plain.PlainLoginModule required"
+    plain+=" user_$SASL_USER=\"$SASL_PASSWORD\";"
+    local scram_module="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    chmod 600 "$STATE_DIR/server.properties"
+    {
+        echo ""
+        echo "# KAFKA_SECURITY=1: TLS (server authentication only) and SASL users"
+        echo "ssl.keystore.type=PKCS12"
+        echo "ssl.keystore.location=$tls/broker.keystore.p12"
+        echo "ssl.keystore.password=$store_password"
+        echo "ssl.key.password=$store_password"
+        echo "ssl.truststore.type=PKCS12"
+        echo "ssl.truststore.location=$tls/broker.truststore.p12"
+        echo "ssl.truststore.password=$store_password"
+        echo "ssl.client.auth=none"
+        echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+        local listener
+        for listener in sasl_plaintext sasl_ssl; do
+            echo "listener.name.$listener.plain.sasl.jaas.config=$plain"
+            echo "listener.name.$listener.scram-sha-256.sasl.jaas.config=$scram_module"
+            echo "listener.name.$listener.scram-sha-512.sasl.jaas.config=$scram_module"
+        done
+    } >>"$STATE_DIR/server.properties"
+
+    SECURITY_FILE="$STATE_DIR/security.env"
+    (umask 077 && cat >"$SECURITY_FILE" <<EOF
+KAFKA_PLAINTEXT=127.0.0.1:$port
+KAFKA_SASL_PLAINTEXT=127.0.0.1:$((port + 2))
+KAFKA_SSL=127.0.0.1:$((port + 3))
+KAFKA_SASL_SSL=127.0.0.1:$((port + 4))
+KAFKA_SASL_MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+KAFKA_SASL_USERNAME=$SASL_USER
+KAFKA_SASL_PASSWORD=$SASL_PASSWORD
+KAFKA_SSL_CAFILE=$tls/ca.pem
+EOF
+    )
 }
 
 launch() {
@@ -206,7 +334,10 @@ cmd_resume() {
     port="$(sed -n 's#^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*#\1#p' "$props")"
     cport="$(sed -n 's#^listeners=.*CONTROLLER://127.0.0.1:\([0-9]*\)$#\1#p' "$props")"
     [[ -n "$port" && -n "$cport" ]] || die "no PLAINTEXT/CONTROLLER listeners in $props"
-    for p in "$port" "$cport"; do
+    # every listener's port: PORT and PORT+1, and the secured ones of a KAFKA_SECURITY=1 broker
+    local ports
+    ports="$(sed -n 's#^listeners=##p' "$props" | grep -o ':[0-9]\+' | tr -d ':')"
+    for p in $ports; do
         ! port_open "$p" || die "port $p on 127.0.0.1 is already in use"
     done
     cmd_fetch

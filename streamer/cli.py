@@ -246,29 +246,15 @@ def _republish_kinesis(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _configure_client_logging(level: str) -> None:
-    """kafka-python logs through the standard library, every reconnect attempt at ERROR while a
-    broker is away; the service reports that itself (`retrying`, `broker_reachable` and
-    driftstream_broker_errors_total), so the client's own lines are shown only with
-    --log-level info (its warnings) or debug (its INFO lines; never its DEBUG output, which
-    holds raw requests, SASL ones included)."""
-    client_level = {"debug": logging.INFO, "info": logging.WARNING}.get(level, logging.CRITICAL)
-    logging.basicConfig(
-        level=logging.WARNING,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("kafka").setLevel(client_level)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from streamer.kafka_logs import configure_client_logging
     from streamer.kinesis_app import build_kinesis_live
     from streamer.live_app import build_live, kafka_settings
 
     config = load_config(args.config)
     if config.sources.kinesis is None:
         kafka_settings(config)  # a config without a live source is a usage error, before anything
-    _configure_client_logging(args.log_level)
+    configure_client_logging(args.log_level)
     stop = threading.Event()
     _install_stop_handlers(stop)
     if config.sources.kinesis is not None:
@@ -276,7 +262,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         parts = build_live(config, stop)
     try:
-        summary = parts.service.run()
+        if stop.is_set():
+            # stopped while still setting up (a broker never reached): nothing was read, and
+            # nothing is owed to any sink
+            log.warning("stopped_before_start", hint="no record was read")
+            summary = parts.service.summary
+        else:
+            summary = parts.service.run()
     finally:
         parts.close()
     _print_summary(summary, config.sinks.events_file)

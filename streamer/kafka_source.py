@@ -32,6 +32,7 @@ from kafka.errors import KafkaConnectionError, KafkaError
 from streamer.backoff import Backoff
 from streamer.base import Partition, PartitionedSource, PartitionListener, RawBatch
 from streamer.config import KafkaSecurity, KafkaSourceSettings
+from streamer.kafka_logs import bootstrap_hint
 from streamer.live_metrics import LiveMetrics
 
 log = structlog.get_logger(__name__)
@@ -283,9 +284,10 @@ class KafkaSource(PartitionedSource):
         if self.metrics is not None:
             self.metrics.broker_error(operation)
         delay = self._backoff.next_delay()
+        hint = bootstrap_hint(self.settings.security, str(exc))
         log.warning("broker_unavailable", operation=operation, error=type(exc).__name__,
                     detail=str(exc), retry_in_s=round(delay, 2),
-                    failures=self._backoff.failures)
+                    failures=self._backoff.failures, **({"hint": hint} if hint else {}))
         self.stop.wait(delay)
 
 

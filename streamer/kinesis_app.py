@@ -67,11 +67,12 @@ def build_kinesis_live(config: Config, stop: threading.Event) -> LiveParts:
     parts = LiveParts(service, core.metrics, store, sinks)
     backoff = Backoff(kinesis.retry.initial_seconds, kinesis.retry.max_seconds)
     start_live(config, core, service, outputs, [("produce", s.setup) for s in sinks], backoff, stop)
-    log.info(
-        "live_ready",
-        stream=kinesis.stream_name,
-        application=kinesis.application,
-        checkpoint=str(config.checkpoint.directory),
-        metrics_port=core.metrics.bound_port,
-    )
+    if not stop.is_set():
+        log.info(
+            "live_ready",
+            stream=kinesis.stream_name,
+            application=kinesis.application,
+            checkpoint=str(config.checkpoint.directory),
+            metrics_port=core.metrics.bound_port,
+        )
     return parts

@@ -22,6 +22,7 @@ from streamer.checkpoint import (
 )
 from streamer.config import Config, ConfigError, KafkaSourceSettings
 from streamer.decode import CaptureDecoder
+from streamer.kafka_logs import bootstrap_hint
 from streamer.kafka_source import KafkaSource, client_options
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics, PartitionDriftCollector
@@ -120,12 +121,16 @@ def start_live(
             except (SinkUnavailableError, CheckpointUnavailableError, OSError) as exc:
                 core.live_metrics.broker_error(operation)
                 delay = backoff.next_delay()
+                hint = None
+                if config.sources.kafka is not None:
+                    hint = bootstrap_hint(config.sources.kafka.security, str(exc))
                 log.warning(
                     "retrying",
                     operation=operation,
                     error=type(exc).__name__,
                     detail=str(exc),
                     retry_in_s=round(delay, 2),
+                    **({"hint": hint} if hint else {}),
                 )
                 stop.wait(delay)
     backoff.reset()
@@ -198,11 +203,12 @@ def build_live(config: Config, stop: threading.Event) -> LiveParts:
     if dead_letters is not None:
         steps.append(("produce", dead_letters.setup))
     start_live(config, core, service, outputs, steps, backoff, stop)
-    log.info(
-        "live_ready",
-        topics=list(kafka.topics),
-        group=kafka.group_id,
-        checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
-        metrics_port=core.metrics.bound_port,
-    )
+    if not stop.is_set():
+        log.info(
+            "live_ready",
+            topics=list(kafka.topics),
+            group=kafka.group_id,
+            checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
+            metrics_port=core.metrics.bound_port,
+        )
     return parts
