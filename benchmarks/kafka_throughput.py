@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import shutil
 import socket
 import statistics
@@ -243,6 +242,7 @@ class _Finish(Sink):
         self.stop = stop
         self.service: LiveService | None = None
         self.done_at = 0.0
+        self.child_peak_mib = 0.0
 
     def add(self, event: Any) -> None:
         pass
@@ -254,9 +254,13 @@ class _Finish(Sink):
         if positions and all(pos is not None and pos >= self.n for pos in positions):
             self.done_at = time.perf_counter()
             self.stop.set()
+            pid = getattr(self.service.host, "pid", None)
+            if pid is not None:  # the monitor process, while it still runs
+                self.child_peak_mib = peak_mib(pid)
 
 
-def monitored_rate(config: Config, n: int) -> float:
+def monitored_rate(config: Config, n: int) -> tuple[float, float]:
+    """Records/s of the service, and the monitor process's peak memory (MiB; 0 inline)."""
     stop = threading.Event()
     finish = _Finish(n, stop)
     service, source, sinks = build_service(config, stop, n=n, extra=finish)
@@ -264,22 +268,31 @@ def monitored_rate(config: Config, n: int) -> float:
     service.run()
     for sink in sinks:
         sink.close()
-    return n / (finish.done_at - source.first)
+    return n / (finish.done_at - source.first), finish.child_peak_mib
 
 
 CONTENDERS = ("bare", "monitored", "inline")
 
 
-def contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> float:
-    """One contender's rate, in this (fresh) process."""
+def contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> dict[str, float]:
+    """One contender's rate and peak memory, in this (fresh) process."""
     work = OUT / f"round-{round_}" / name
     config = service_config(bootstrap, topic, OUT / "baseline", work,
                             monitor_process=name != "inline")
-    return bare_rate(config, n) if name == "bare" else monitored_rate(config, n)
+    if name == "bare":
+        rate, child = bare_rate(config, n), 0.0
+    else:
+        rate, child = monitored_rate(config, n)
+    return {"records_per_s": rate, "peak_rss_mib": peak_mib(), "child_peak_rss_mib": child}
 
 
-def _peak_mib(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def peak_mib(pid: int | str = "self") -> float:
+    """Peak resident memory of a process (VmHWM: unlike ru_maxrss, not inherited at exec from
+    the benchmark process that forked it)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
 
 
 def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> dict[str, float]:
@@ -415,12 +428,9 @@ def main(argv: list[str] | None = None) -> int:
         produce_worker(args.bootstrap, args.topic, args.rate, args.seconds)
         return 0
     if args.contender:
-        rate = contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
-        print(json.dumps({
-            "records_per_s": rate,
-            "peak_rss_mib": _peak_mib(resource.RUSAGE_SELF),
-            "child_peak_rss_mib": _peak_mib(resource.RUSAGE_CHILDREN),  # the monitor process
-        }))
+        print(json.dumps(
+            contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
+        ))
         return 0
 
     shutil.rmtree(OUT, ignore_errors=True)
