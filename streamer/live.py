@@ -133,24 +133,32 @@ class LiveService:
         checkpoint cannot be used.
         """
         started = time.perf_counter()
+        fatal: CheckpointError | None = None
         try:
-            self.host.start()
-            self.source.setup(self)
-            settle_heap()
-            self._loop()
-        except CheckpointError:
+            try:
+                self.host.start()
+                self.source.setup(self)
+                settle_heap()
+                self._loop()
+            except CheckpointError as exc:
+                fatal = exc  # the other partitions still shut down cleanly
+            finally:
+                gc.unfreeze()  # the heap is the embedding process's again (tests, benchmarks)
             self._shutdown(started)
-            raise
         except BaseException:
-            self._broken = True
-            self._inflight = []
-            self.source.close()
-            self.host.close()
+            self._abandon()
             raise
-        finally:
-            gc.unfreeze()  # the heap is the embedding process's again (tests, benchmarks)
-        self._shutdown(started)
+        if fatal is not None:
+            raise fatal
         return self.summary
+
+    def _abandon(self) -> None:
+        """After an unexpected error: leave the group and stop the host without checkpointing
+        (state may be inconsistent); a restart resumes from the last checkpoint."""
+        self._broken = True
+        self._inflight = []
+        self.source.close()
+        self.host.close()
 
     def _loop(self) -> None:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from streamer.checkpoint import CheckpointError
 from streamer.decode import CaptureDecoder
 from streamer.live import Cadence, LiveService
 from streamer.live_metrics import LiveMetrics
-from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
+from streamer.monitor_host import InlineMonitorHost, MonitorHostError, ProcessMonitorHost
 from streamer.pipeline import rejection_events
 from streamer.synthetic import Change, Scenario, capture_lines
 from tests.streamer.live_doubles import (
@@ -338,3 +338,20 @@ def test_gap_in_offsets_keeps_record_index_equal_to_offset(world: World) -> None
     assert rejected == {7, 3001}
     assert r.store.saved[(GROUP, P0)].offset == len(lines)
     assert r.store.saved[(GROUP, P0)].monitor["rows_seen"] == len(lines) - 1800 - 2
+
+
+class _FailingStates(InlineMonitorHost):
+    """A host whose process dies when asked for the monitors' states."""
+
+    def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
+        raise MonitorHostError("the monitor process exited (exit code -9)")
+
+
+def test_a_dead_monitor_process_stops_the_service_without_committing(world: World) -> None:
+    r = rig(world, {P0: stream(1)}, {1: assign(P0)}, every_records=10**9)
+    r.service.host = _FailingStates(world.decoder, world.prototype)
+    with pytest.raises(MonitorHostError, match="exited"):
+        r.service.run()  # the shutdown checkpoint asks for the states
+    assert r.source.closed
+    assert "commit" not in r.calls.names() and "save" not in r.calls.names()
+    assert r.source.committed == {}
