@@ -214,6 +214,7 @@ class ProcessMonitorHost(MonitorHost):
         self._call("drop", partition)
 
     def close(self) -> None:
+        self._in_flight = 0  # whatever was in flight is abandoned with the process
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()  # the child exits at EOF
