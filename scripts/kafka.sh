@@ -18,12 +18,18 @@
 #
 # Secured broker (tests of SSL and SASL): KAFKA_SECURITY=1 scripts/kafka.sh start [PORT] adds to
 # the PLAINTEXT listener on PORT (internal traffic, admin, test set-up) and the controller on
-# PORT+1 three secured listeners, all on 127.0.0.1:
+# PORT+1 four secured listeners, all on 127.0.0.1:
 #     PORT+2  SASL_PLAINTEXT   mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
 #     PORT+3  SSL              server authentication only (no client certificates)
 #     PORT+4  SASL_SSL         mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+#     PORT+5  SSL, mutual      listener MTLS: ssl.client.auth=required, client certificates
+#                              signed by the same CA
 # `start` generates, in KAFKA_STATE_DIR/tls, a self-signed CA (ca.pem, for clients) and a broker
-# certificate for localhost and 127.0.0.1 (PKCS12 keystore and truststore). One user has the
+# certificate for localhost and 127.0.0.1 (PKCS12 keystore and truststore); for the MTLS
+# listener, a client certificate for the user (client.pem, CN=the user, signed by that CA) with
+# its key in PKCS#8 PEM encrypted with a random passphrase (client.key), and a second client
+# certificate and key (untrusted-client.pem and .key, same passphrase) signed by another CA,
+# which the broker does not trust, for tests of a refused certificate. One user has the
 # same password for every mechanism: PLAIN from the JAAS config in server.properties, SCRAM
 # credentials added when the data dir is formatted. KAFKA_SASL_USERNAME (default driftstream)
 # and KAFKA_SASL_PASSWORD (default: random) set them; letters, digits and ._- only. Test
@@ -31,6 +37,10 @@
 # KAFKA_STATE_DIR/security.env (mode 600, KEY=value lines) tells clients where everything is:
 #     KAFKA_PLAINTEXT KAFKA_SASL_PLAINTEXT KAFKA_SSL KAFKA_SASL_SSL   host:port of each listener
 #     KAFKA_SASL_MECHANISMS KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD KAFKA_SSL_CAFILE
+#     KAFKA_MTLS                                        host:port of the MTLS listener
+#     KAFKA_SSL_CERTFILE KAFKA_SSL_KEYFILE KAFKA_SSL_KEY_PASSWORD   the client certificate, its
+#                                                       encrypted key and the key's passphrase
+#     KAFKA_SSL_UNTRUSTED_CERTFILE KAFKA_SSL_UNTRUSTED_KEYFILE      the untrusted ones
 # The last stdout line is still the PLAINTEXT bootstrap; stop, status and resume work unchanged.
 set -euo pipefail
 
@@ -100,8 +110,8 @@ write_config() {
         # PLAINTEXT stays first and CONTROLLER last: `resume` reads both from this line.
         listeners="PLAINTEXT://127.0.0.1:$port,SASL_PLAINTEXT://127.0.0.1:$((port + 2))"
         listeners+=",SSL://127.0.0.1:$((port + 3)),SASL_SSL://127.0.0.1:$((port + 4))"
-        listeners+=",CONTROLLER://127.0.0.1:$cport"
-        protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL"
+        listeners+=",MTLS://127.0.0.1:$((port + 5)),CONTROLLER://127.0.0.1:$cport"
+        protocols+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,MTLS:SSL"
     fi
     mkdir -p "$STATE_DIR"
     cat >"$STATE_DIR/server.properties" <<EOF
@@ -151,8 +161,8 @@ cmd_start() {
     [[ "$secured" == 0 || "$secured" == 1 ]] || die "KAFKA_SECURITY must be 0 or 1, got '$secured'"
     local ports=("$port" "$cport")
     if [[ "$secured" == 1 ]]; then
-        ports+=("$((port + 2))" "$((port + 3))" "$((port + 4))")
-        ((port + 4 <= 65535)) || die "PORT+4 must be a TCP port, got PORT $port"
+        ports+=("$((port + 2))" "$((port + 3))" "$((port + 4))" "$((port + 5))")
+        ((port + 5 <= 65535)) || die "PORT+5 must be a TCP port, got PORT $port"
         command -v openssl >/dev/null || die "openssl not found (KAFKA_SECURITY=1 needs it)"
         command -v keytool >/dev/null || die "keytool not found (it comes with the JDK)"
         SASL_USER="${KAFKA_SASL_USERNAME:-driftstream}"
@@ -208,22 +218,25 @@ cmd_start() {
     launch "$bootstrap" "$timeout" "$t0"
     if [[ "$secured" == 1 ]]; then
         log "secured listeners: SASL_PLAINTEXT 127.0.0.1:$((port + 2))," \
-            "SSL 127.0.0.1:$((port + 3)), SASL_SSL 127.0.0.1:$((port + 4));" \
-            "user $SASL_USER, CA and password in $SECURITY_FILE"
+            "SSL 127.0.0.1:$((port + 3)), SASL_SSL 127.0.0.1:$((port + 4))," \
+            "MTLS 127.0.0.1:$((port + 5)); user $SASL_USER, CA, client certificates and" \
+            "passwords in $SECURITY_FILE"
     fi
 }
 
 write_security() {
     # KAFKA_SECURITY=1: TLS material in STATE_DIR/tls, SSL and SASL settings appended to
-    # server.properties, STATE_DIR/security.env for clients (user: SASL_USER, SASL_PASSWORD).
+    # server.properties, STATE_DIR/security.env for clients (user: SASL_USER, SASL_PASSWORD;
+    # the client certificates' CN is SASL_USER too).
     local port="$1"
     local tls="$STATE_DIR/tls"
     rm -rf "$tls"
     mkdir -m 700 "$tls"
     # The key stores' password reaches openssl and keytool through the environment, never argv.
-    local store_password
+    local store_password key_password
     store_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '._')"
-    export KAFKA_SH_STORE_PASSWORD="$store_password"
+    key_password="$(head -c 18 /dev/urandom | base64 | tr '+/' '._')"
+    export KAFKA_SH_STORE_PASSWORD="$store_password" KAFKA_SH_KEY_PASSWORD="$key_password"
     # One && chain: errexit does not act inside a subshell that is followed by ||.
     (
         cd "$tls" &&
@@ -244,10 +257,17 @@ write_security() {
             -out broker.keystore.p12 -passout env:KAFKA_SH_STORE_PASSWORD &&
         keytool -importcert -noprompt -alias ca -file ca.pem -keystore broker.truststore.p12 \
             -storetype PKCS12 -storepass:env KAFKA_SH_STORE_PASSWORD &&
-        rm -f broker.csr broker.ext
+        rm -f broker.csr broker.ext &&
+        client_certificate client ca &&
+        openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout untrusted-ca.key \
+            -out untrusted-ca.pem -subj "/CN=driftstream untrusted test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        client_certificate untrusted-client untrusted-ca &&
+        rm -f untrusted-ca.key untrusted-ca.pem
     ) >"$STATE_DIR/tls.log" 2>&1 \
         || { cat "$STATE_DIR/tls.log" >&2; die "making certificates failed"; }
-    unset KAFKA_SH_STORE_PASSWORD
+    unset KAFKA_SH_STORE_PASSWORD KAFKA_SH_KEY_PASSWORD
 
     local plain="org.apache.kafka.common.security.plain.PlainLoginModule required"
     plain+=" user_$SASL_USER=\"$SASL_PASSWORD\";"
@@ -264,6 +284,7 @@ write_security() {
         echo "ssl.truststore.location=$tls/broker.truststore.p12"
         echo "ssl.truststore.password=$store_password"
         echo "ssl.client.auth=none"
+        echo "listener.name.mtls.ssl.client.auth=required"
         echo "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
         local listener
         for listener in sasl_plaintext sasl_ssl; do
@@ -283,8 +304,33 @@ KAFKA_SASL_MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 KAFKA_SASL_USERNAME=$SASL_USER
 KAFKA_SASL_PASSWORD=$SASL_PASSWORD
 KAFKA_SSL_CAFILE=$tls/ca.pem
+KAFKA_MTLS=127.0.0.1:$((port + 5))
+KAFKA_SSL_CERTFILE=$tls/client.pem
+KAFKA_SSL_KEYFILE=$tls/client.key
+KAFKA_SSL_KEY_PASSWORD=$key_password
+KAFKA_SSL_UNTRUSTED_CERTFILE=$tls/untrusted-client.pem
+KAFKA_SSL_UNTRUSTED_KEYFILE=$tls/untrusted-client.key
 EOF
     )
+}
+
+client_certificate() {
+    # In the current directory: NAME.pem, a client certificate for CN=SASL_USER signed by the CA
+    # in CA.pem and CA.key, and NAME.key, its key in PKCS#8 PEM encrypted (AES-256) with the
+    # passphrase in KAFKA_SH_KEY_PASSWORD. One && chain, like write_security's.
+    local name="$1" ca="$2"
+    printf '%s\n' "basicConstraints=CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=clientAuth" \
+        "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" >"$name.ext" &&
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -aes-256-cbc \
+        -pass env:KAFKA_SH_KEY_PASSWORD -out "$name.key" &&
+    grep -q "^-----BEGIN ENCRYPTED PRIVATE KEY-----$" "$name.key" &&
+    openssl req -new -key "$name.key" -passin env:KAFKA_SH_KEY_PASSWORD -out "$name.csr" \
+        -subj "/CN=$SASL_USER" &&
+    openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" -days 30 \
+        -set_serial "0x$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+        -extfile "$name.ext" -out "$name.pem" &&
+    rm -f "$name.csr" "$name.ext"
 }
 
 launch() {

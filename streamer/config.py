@@ -265,6 +265,9 @@ _FILE_RELATIVE: tuple[tuple[str, ...], ...] = (
     ("checkpoint", "directory"),
     ("sinks", "events_file"),
     ("sinks", "signal_outbox"),
+    ("sources", "kafka", "security", "ssl_cafile"),
+    ("sources", "kafka", "security", "ssl_certfile"),
+    ("sources", "kafka", "security", "ssl_keyfile"),
 )
 
 

@@ -5,13 +5,15 @@ away. The service reports that itself (`retrying`, `broker_reachable`, the broke
 so the client's own lines are shown only with --log-level info (its warnings) or debug (its INFO
 lines; never its DEBUG output, which holds raw requests, SASL ones included).
 
-Two failures, though, only the client knows about, and it reports them nowhere else: a refused
-SASL login and a rejected TLS certificate. Its bootstrap then just fails with "Unable to
-bootstrap", and kafka-python 3.0.12 even loses the broker's refusal in about two of three
-attempts (the broker sends it and closes; the client drops bytes read with the close). So:
+Some failures, though, only the client knows about, and it reports them nowhere else: a refused
+SASL login, a broker certificate the client rejects, a client certificate the broker refuses.
+Its bootstrap then just fails with "Unable to bootstrap", and kafka-python 3.0.12 even loses the
+broker's refusal of a login in about two of three attempts (the broker sends it and closes; the
+client drops bytes read with the close). So:
 
-- `ClientFailureRelay` re-emits those two, whenever the client logs them, as the service's own
-  `kafka_login_refused` / `kafka_certificate_rejected` errors (at most one per kind per 10 s);
+- `ClientFailureRelay` re-emits those, whenever the client logs them, as the service's own
+  `kafka_login_refused` / `kafka_certificate_rejected` / `kafka_client_certificate_refused`
+  errors (at most one per kind per 10 s);
 - `bootstrap_hint` names the likely causes on every "Unable to bootstrap" retry line, given the
   configured protocol and mechanism, since the refusal itself may never be seen.
 """
@@ -29,6 +31,10 @@ from streamer.config import KafkaSecurity
 
 log = structlog.get_logger(__name__)
 
+CLIENT_CERTIFICATE = (
+    "check sources.kafka.security: ssl_certfile and ssl_keyfile (a certificate signed by a CA "
+    "the broker trusts; the broker may require one) and ssl_password"
+)
 # (text in the client's message, the service's event, what to check)
 KNOWN_FAILURES = (
     (
@@ -42,6 +48,10 @@ KNOWN_FAILURES = (
         "check sources.kafka.security: ssl_cafile (the CA that signed the broker's "
         "certificate) and ssl_check_hostname",
     ),
+    # TLS alerts from a broker that requires client certificates (ssl.client.auth=required)
+    ("ALERT_CERTIFICATE_UNKNOWN", "kafka_client_certificate_refused", CLIENT_CERTIFICATE),
+    ("ALERT_BAD_CERTIFICATE", "kafka_client_certificate_refused", CLIENT_CERTIFICATE),
+    ("ALERT_CERTIFICATE_REQUIRED", "kafka_client_certificate_refused", CLIENT_CERTIFICATE),
 )
 
 
@@ -100,6 +110,7 @@ def bootstrap_hint(security: KafkaSecurity, error: str) -> str | None:
     causes = ["the address or listener"]
     if security.protocol in ("SSL", "SASL_SSL"):
         causes.append("the broker's certificate (ssl_cafile, ssl_check_hostname)")
+        causes.append("the client certificate a broker may require (ssl_certfile, ssl_keyfile)")
     if security.sasl_mechanism is not None:
         causes.append("a refused login (sasl_username, sasl_password, sasl_mechanism)")
     return (

@@ -1,12 +1,15 @@
 """`driftstream run` against a real secured broker: SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)
-over plaintext and TLS, and TLS alone, each reading every record of a topic; a wrong password is
-retried and never logged.
+over plaintext and TLS, TLS alone, and mutual TLS with a client certificate whose key is
+encrypted, each reading every record of a topic; a wrong password is retried and never logged,
+and so is a client certificate the broker does not trust.
 
 One broker for the module (scripts/kafka.sh with KAFKA_SECURITY=1, its own state directory and
-ports): a PLAINTEXT listener for the test's own set-up, a SASL_PLAINTEXT, an SSL and a SASL_SSL
-listener for driftstream, a self-signed CA whose PEM file driftstream trusts. The password
-reaches driftstream through DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_PASSWORD, as the docs
-advise; the consumer, the output-topic and the dead-letter producers all use the secured listener.
+ports): a PLAINTEXT listener for the test's own set-up, a SASL_PLAINTEXT, an SSL, a SASL_SSL and
+an SSL listener that requires client certificates (MTLS) for driftstream, a self-signed CA whose
+PEM file driftstream trusts and that signed the client certificate. The SASL password and the
+client key's passphrase reach driftstream through DRIFTSTREAM__SOURCES__KAFKA__SECURITY__
+SASL_PASSWORD and __SSL_PASSWORD, as the docs advise; the consumer, the output-topic and the
+dead-letter producers all use the secured listener.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from tests.integration.kafka_live import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PASSWORD_ENV = "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_PASSWORD"
+KEY_PASSWORD_ENV = "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SSL_PASSWORD"
 N_RECORDS = 400
 MALFORMED_AT = 5  # one record for the dead-letter topic: its producer is secured too
 TOOLS = ("java", "mvn", "keytool", "openssl")
@@ -53,10 +57,15 @@ class SecuredBroker:
     """What scripts/kafka.sh wrote to KAFKA_STATE_DIR/security.env."""
 
     plaintext: str
-    listeners: dict[str, str]  # security protocol -> host:port
+    listeners: dict[str, str]  # protocol, or MTLS (SSL, client certificates) -> host:port
     username: str
     password: str
     cafile: Path
+    certfile: Path  # the client certificate for MTLS, signed by the CA in cafile
+    keyfile: Path  # its key, encrypted with key_password
+    key_password: str
+    untrusted_certfile: Path  # signed by another CA; its key is encrypted with key_password too
+    untrusted_keyfile: Path
 
 
 def _port_run(count: int) -> int:
@@ -97,7 +106,7 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
            "KAFKA_SASL_USERNAME": "driftstream", "KAFKA_SASL_PASSWORD": password}
     try:
         _kafka_script(env, "fetch")
-        bootstrap = _kafka_script(env, "start", str(_port_run(5))).splitlines()[-1]
+        bootstrap = _kafka_script(env, "start", str(_port_run(6))).splitlines()[-1]
     except services.ServiceUnavailableError as exc:
         with contextlib.suppress(services.ServiceUnavailableError):
             _kafka_script(env, "stop")
@@ -108,10 +117,17 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
         )
         broker = SecuredBroker(
             plaintext=bootstrap,
-            listeners={p: values[f"KAFKA_{p}"] for p in ("SASL_PLAINTEXT", "SSL", "SASL_SSL")},
+            listeners={
+                p: values[f"KAFKA_{p}"] for p in ("SASL_PLAINTEXT", "SSL", "SASL_SSL", "MTLS")
+            },
             username=values["KAFKA_SASL_USERNAME"],
             password=values["KAFKA_SASL_PASSWORD"],
             cafile=Path(values["KAFKA_SSL_CAFILE"]),
+            certfile=Path(values["KAFKA_SSL_CERTFILE"]),
+            keyfile=Path(values["KAFKA_SSL_KEYFILE"]),
+            key_password=values["KAFKA_SSL_KEY_PASSWORD"],
+            untrusted_certfile=Path(values["KAFKA_SSL_UNTRUSTED_CERTFILE"]),
+            untrusted_keyfile=Path(values["KAFKA_SSL_UNTRUSTED_KEYFILE"]),
         )
         assert broker.password == password
         assert bootstrap == values["KAFKA_PLAINTEXT"]
@@ -130,6 +146,19 @@ def _security(
     if "SSL" in protocol:
         out.update(ssl_cafile=str(broker.cafile), ssl_check_hostname=True)
     return out
+
+
+def _mtls_security(broker: SecuredBroker, certfile: Path, keyfile: Path) -> dict[str, Any]:
+    """sources.kafka.security for the MTLS listener without the key's passphrase (that comes
+    from the environment)."""
+    return {**_security(broker, "SSL", None), "ssl_certfile": str(certfile),
+            "ssl_keyfile": str(keyfile)}
+
+
+def _secrets_in(broker: SecuredBroker, text: str) -> list[str]:
+    """Which of the broker's secrets `text` holds (their names, not the secrets)."""
+    named = (("the SASL password", broker.password), ("the key passphrase", broker.key_password))
+    return [name for name, secret in named if secret in text]
 
 
 def _capture(seed: int) -> list[bytes]:
@@ -177,41 +206,37 @@ COMBINATIONS = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("protocol", "mechanism"), COMBINATIONS,
-    ids=[f"{p}-{m}" if m else p for p, m in COMBINATIONS],
-)
-def test_run_reads_every_record_over_a_secured_listener(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, protocol: str, mechanism: str | None,
+def _read_every_record(
+    broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path, *,
+    listener: str, security: dict[str, Any], seed: int,
 ) -> None:
-    broker = secured_broker
+    """`driftstream run` over `listener` with `security` (its secrets in the environment) until
+    every record of a fresh topic is checkpointed; then what it read, monitored and produced,
+    and that no secret reached its config or its log."""
     setup = LiveSetup(broker.plaintext, tmp_path, live_baseline.baseline,
                       live_baseline.calibration_cache)
     setup.create_topics()
-    lines = _capture(seed=COMBINATIONS.index((protocol, mechanism)) + 1)
+    lines = _capture(seed)
     produce(broker.plaintext, setup.topic, lines)
     events_file = tmp_path / "live-events.jsonl"
     config = setup.config(events_file, **{
-        "sources.kafka.bootstrap_servers": broker.listeners[protocol],
-        "sources.kafka.security": _security(broker, protocol, mechanism),
+        "sources.kafka.bootstrap_servers": broker.listeners[listener],
+        "sources.kafka.security": security,
     })
-    assert broker.password not in config.read_text()
-    if mechanism is not None:
-        monkeypatch.setenv(PASSWORD_ENV, broker.password)  # inherited by the child process
+    assert not _secrets_in(broker, config.read_text())
 
     with live_processes() as procs:
         run = LiveProcess(config, tmp_path, "run")
         procs.append(run)
         wait_until(lambda: setup.checkpoint_offsets().get(0) == len(lines), timeout=60,
-                   what=f"the checkpoint to reach the end over {protocol}", watch=[run])
+                   what=f"the checkpoint to reach the end over {listener}", watch=[run])
         assert run.terminate() == 0, run.log()[-3000:]
 
     log = run.log()
-    assert f"security='{protocol}'" in log  # kafka_subscribed names the protocol
+    assert f"security='{security['protocol']}'" in log  # kafka_subscribed names the protocol
     assert not _own_tracebacks(log)
     assert "driftstream: failed" not in log
-    assert broker.password not in log
+    assert not _secrets_in(broker, log)
     summary = read_events(events_file)[-1]
     assert summary["kind"] == "summary"
     assert summary["records_read"] == len(lines)
@@ -224,7 +249,40 @@ def test_run_reads_every_record_over_a_secured_listener(
                for r in _read_topic(broker.plaintext, setup.output_topic))
 
 
-# -- a wrong password --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("protocol", "mechanism"), COMBINATIONS,
+    ids=[f"{p}-{m}" if m else p for p, m in COMBINATIONS],
+)
+def test_run_reads_every_record_over_a_secured_listener(
+    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, protocol: str, mechanism: str | None,
+) -> None:
+    if mechanism is not None:
+        monkeypatch.setenv(PASSWORD_ENV, secured_broker.password)  # inherited by the child
+    _read_every_record(
+        secured_broker, live_baseline, tmp_path, listener=protocol,
+        security=_security(secured_broker, protocol, mechanism),
+        seed=COMBINATIONS.index((protocol, mechanism)) + 1,
+    )
+
+
+def test_run_reads_every_record_over_mutual_tls(
+    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The MTLS listener requires a client certificate: the one signed by the broker's CA, its
+    key encrypted, so that ssl_password (from the environment) has to unlock it."""
+    broker = secured_broker
+    assert broker.keyfile.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    monkeypatch.setenv(KEY_PASSWORD_ENV, broker.key_password)  # inherited by the child
+    _read_every_record(
+        broker, live_baseline, tmp_path, listener="MTLS",
+        security=_mtls_security(broker, broker.certfile, broker.keyfile),
+        seed=len(COMBINATIONS) + 1,
+    )
+
+
+# -- a wrong password, an untrusted client certificate -----------------------------------------
 
 WRONG_PASSWORD = f"wrong-{secrets.token_urlsafe(12)}"
 REQUEST_TIMEOUT_MS = 3000  # one bootstrap attempt (and retry line) every ~3 s
@@ -237,22 +295,20 @@ class FailedRun:
     shutdown_s: float  # SIGTERM to exit
 
 
-@pytest.fixture(scope="module")
-def wrong_password_run(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline,
-    tmp_path_factory: pytest.TempPathFactory,
+def _failed_run(
+    broker: SecuredBroker, live_baseline: LiveBaseline, workdir: Path, *,
+    listener: str, security: dict[str, Any], env: dict[str, str],
 ) -> FailedRun:
-    """`driftstream --log-level debug run` (the chattiest level) with a wrong SCRAM-SHA-512
-    password: left retrying for two rounds, then stopped with SIGTERM."""
-    broker = secured_broker
-    workdir = tmp_path_factory.mktemp("wrong-password")
+    """`driftstream --log-level debug run` (the chattiest level) over `listener` with
+    `security` that the broker refuses (its secrets in `env`): left retrying for two rounds,
+    then stopped with SIGTERM."""
     setup = LiveSetup(broker.plaintext, workdir, live_baseline.baseline,
                       live_baseline.calibration_cache)
     setup.create_topics()
     produce(broker.plaintext, setup.topic, _capture(seed=99)[:20])
     config = setup.config(workdir / "live-events.jsonl", **{
-        "sources.kafka.bootstrap_servers": broker.listeners["SASL_PLAINTEXT"],
-        "sources.kafka.security": _security(broker, "SASL_PLAINTEXT", "SCRAM-SHA-512"),
+        "sources.kafka.bootstrap_servers": broker.listeners[listener],
+        "sources.kafka.security": security,
         "sources.kafka.request_timeout_ms": REQUEST_TIMEOUT_MS,
     })
     log_path = workdir / "run.log"
@@ -260,7 +316,7 @@ def wrong_password_run(
         proc = subprocess.Popen(
             [*DRIFTSTREAM, "--log-level", "debug", "run", "--config", str(config)],
             cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, PASSWORD_ENV: WRONG_PASSWORD},
+            env={**os.environ, **env},
         )
         try:
             deadline = time.monotonic() + 60
@@ -279,10 +335,7 @@ def wrong_password_run(
     return FailedRun(log_path.read_text(errors="replace"), returncode, shutdown_s)
 
 
-def test_wrong_password_is_retried_and_never_logged(
-    wrong_password_run: FailedRun, secured_broker: SecuredBroker
-) -> None:
-    run = wrong_password_run
+def _assert_retried_then_stopped(run: FailedRun) -> None:
     # retried with back-off (the first Kafka client is the output-topic producer), no crash
     assert "event='retrying' operation='produce'" in run.log
     assert not _own_tracebacks(run.log)
@@ -292,9 +345,30 @@ def test_wrong_password_is_retried_and_never_logged(
     assert "event='stopped_before_start'" in run.log
     assert run.shutdown_s < 2 * REQUEST_TIMEOUT_MS / 1000 + 2, run.shutdown_s
     assert "0 records read" in run.log
+
+
+@pytest.fixture(scope="module")
+def wrong_password_run(
+    secured_broker: SecuredBroker, live_baseline: LiveBaseline,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> FailedRun:
+    """A wrong SCRAM-SHA-512 password."""
+    broker = secured_broker
+    return _failed_run(
+        broker, live_baseline, tmp_path_factory.mktemp("wrong-password"),
+        listener="SASL_PLAINTEXT", security=_security(broker, "SASL_PLAINTEXT", "SCRAM-SHA-512"),
+        env={PASSWORD_ENV: WRONG_PASSWORD},
+    )
+
+
+def test_wrong_password_is_retried_and_never_logged(
+    wrong_password_run: FailedRun, secured_broker: SecuredBroker
+) -> None:
+    run = wrong_password_run
+    _assert_retried_then_stopped(run)
     # neither the wrong password nor the right one, at any log level driftstream offers
     assert WRONG_PASSWORD not in run.log
-    assert secured_broker.password not in run.log
+    assert not _secrets_in(secured_broker, run.log)
 
 
 def test_wrong_password_is_named_as_the_likely_cause(wrong_password_run: FailedRun) -> None:
@@ -311,3 +385,23 @@ def test_wrong_password_is_named_as_the_likely_cause(wrong_password_run: FailedR
                if "event='kafka_login_refused'" in line]
     assert all("invalid credentials" in line.lower() or "authentication" in line.lower()
                for line in relayed), relayed
+
+
+def test_untrusted_client_certificate_is_kept_out_and_retried(
+    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
+) -> None:
+    """A client certificate signed by a CA the broker does not trust (its key unlocked by the
+    right passphrase): the MTLS listener refuses it, driftstream retries and stops on SIGTERM."""
+    broker = secured_broker
+    run = _failed_run(
+        broker, live_baseline, tmp_path, listener="MTLS",
+        security=_mtls_security(broker, broker.untrusted_certfile, broker.untrusted_keyfile),
+        env={KEY_PASSWORD_ENV: broker.key_password},
+    )
+    _assert_retried_then_stopped(run)
+    assert "security='SSL'" not in run.log  # never subscribed
+    assert not _secrets_in(broker, run.log)
+    # named in the service's own words: the broker's refusal relayed, the hint on every retry
+    assert "event='kafka_client_certificate_refused'" in run.log
+    retries = [line for line in run.log.splitlines() if "event='retrying'" in line]
+    assert retries and all("ssl_certfile" in line for line in retries), retries

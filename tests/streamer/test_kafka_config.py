@@ -133,3 +133,19 @@ def test_monitor_process_is_read_from_the_environment_and_not_part_of_the_identi
     assert inline.identity() == load_config(None, environ={}).identity()
     with pytest.raises(ConfigError, match="monitor_process"):
         load_config(None, environ={"DRIFTSTREAM__MONITOR_PROCESS": "sometimes"})
+
+
+def test_certificate_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "tls").mkdir()
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / "tls" / name).write_text("-----BEGIN CERTIFICATE-----\n")
+    config_file = tmp_path / "driftstream.yaml"
+    config_file.write_text(yaml.safe_dump({"sources": {"kafka": {
+        "bootstrap_servers": "b:9093", "topics": ["t"],
+        "security": {"protocol": "SSL", "ssl_cafile": "tls/ca.pem",
+                     "ssl_certfile": "tls/client.pem", "ssl_keyfile": "tls/client.key"},
+    }}}))
+    security = load_config(config_file, environ={}).sources.kafka.security  # type: ignore[union-attr]
+    assert security.ssl_cafile == tmp_path / "tls" / "ca.pem"
+    assert security.ssl_certfile == tmp_path / "tls" / "client.pem"
+    assert security.ssl_keyfile == tmp_path / "tls" / "client.key"

@@ -17,6 +17,7 @@ REFUSED = (
     "Authentication failed during authentication due to invalid credentials)"
 )
 BAD_CERT = "Bootstrap connection to localhost:9093 failed: [SSL: CERTIFICATE_VERIFY_FAILED]"
+CLIENT_REFUSED = "Connection failed: [SSL: SSLV3_ALERT_CERTIFICATE_UNKNOWN] sslv3 alert (_ssl.c)"
 
 
 @pytest.fixture
@@ -34,14 +35,16 @@ def test_refused_login_and_rejected_certificate_are_relayed_once_per_interval() 
     relay = ClientFailureRelay(every_seconds=10, clock=lambda: now[0])
     logger = logging.getLogger("kafka.net.manager")
     with structlog.testing.capture_logs() as logs:
-        for message in (REFUSED, REFUSED, BAD_CERT, "Bootstrap %s not ready"):
+        for message in (REFUSED, REFUSED, BAD_CERT, "Bootstrap %s not ready", CLIENT_REFUSED):
             relay.handle(logger.makeRecord("kafka.net.manager", logging.WARNING, "f", 1,
                                            message, None, None))
         now[0] = 10.0
         relay.handle(logger.makeRecord("kafka", logging.ERROR, "f", 1, REFUSED, None, None))
     assert [e["event"] for e in logs] == [
-        "kafka_login_refused", "kafka_certificate_rejected", "kafka_login_refused",
+        "kafka_login_refused", "kafka_certificate_rejected", "kafka_client_certificate_refused",
+        "kafka_login_refused",
     ]
+    assert "ssl_certfile" in logs[2]["hint"]
     assert "sasl_password" in logs[0]["hint"] and "ssl_cafile" in logs[1]["hint"]
     assert logs[0]["detail"] == REFUSED
 
@@ -68,6 +71,7 @@ def test_bootstrap_hint_names_the_causes_of_this_security_setup() -> None:
     assert hint is not None
     assert "SASL_SSL with SCRAM-SHA-512 as 'alice'" in hint
     assert "ssl_cafile" in hint and "sasl_password" in hint and "s3cret" not in hint
+    assert "ssl_certfile" in hint
     plain = bootstrap_hint(KafkaSecurity(), "Unable to bootstrap from ['b:9092']")
     assert plain is not None and "broker is up" in plain and "sasl" not in plain
     assert bootstrap_hint(scram, "NotLeaderForPartitionError") is None
