@@ -187,8 +187,8 @@ class _TimedSource(KafkaSource):
         self.seen = 0
         self.first = 0.0
 
-    def poll(self) -> list[RawBatch]:
-        batches = super().poll()
+    def poll(self, *, wait: bool = True) -> list[RawBatch]:
+        batches = super().poll(wait=wait)
         if batches and not self.first:
             self.first = time.perf_counter()
         self.seen += sum(len(b.lines) for b in batches)

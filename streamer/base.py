@@ -109,8 +109,10 @@ class PartitionedSource(ABC):
         """Connect and subscribe; called once before the first `poll`."""
 
     @abstractmethod
-    def poll(self) -> list[RawBatch]:
-        """Records that are ready, grouped per partition (maybe none)."""
+    def poll(self, *, wait: bool = True) -> list[RawBatch]:
+        """Records that are ready, grouped per partition (maybe none). With `wait`, wait up to
+        the poll timeout for some to arrive; without, return at once (the loop has results in
+        flight to deliver)."""
 
     @abstractmethod
     def commit(self, offsets: Mapping[Partition, int]) -> bool:

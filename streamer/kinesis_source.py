@@ -399,7 +399,7 @@ class KinesisSource(PartitionedSource):
 
     # -- records -----------------------------------------------------------------------------
 
-    def poll(self) -> list[RawBatch]:
+    def poll(self, *, wait: bool = True) -> list[RawBatch]:
         if self._client is None:
             return []
         self._finish_drained()
@@ -418,7 +418,7 @@ class KinesisSource(PartitionedSource):
                 batches.append(batch)
             if self.stop.is_set():
                 break
-        if not batches and not self.stop.is_set():
+        if not batches and wait and not self.stop.is_set():
             self._idle()
         return batches
 

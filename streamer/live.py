@@ -171,7 +171,9 @@ class LiveService:
                     self._join()
                     if not self._flush_sinks():
                         continue  # no more records until what was read is delivered
-                batches = self.source.poll()  # overlaps the previous poll's processing
+                # overlaps the previous poll's processing; with a batch in flight, do not wait
+                # for more records before delivering its events
+                batches = self.source.poll(wait=not self._inflight)
                 processed = self._join()
                 self._raise_fatal()
                 if processed and not self._flush_sinks():

@@ -72,6 +72,7 @@ class FakeSource(PartitionedSource):
     committed: dict[Partition, int] = field(default_factory=dict)
     commit_ok: bool = True
     polls: int = 0
+    waits: list[bool] = field(default_factory=list)  # `wait` of each poll
     idle: int = 0
     closed: bool = False
 
@@ -96,8 +97,9 @@ class FakeSource(PartitionedSource):
             self.positions.pop(p, None)
         self.assigned = []
 
-    def poll(self) -> list[RawBatch]:
+    def poll(self, *, wait: bool = True) -> list[RawBatch]:
         self.polls += 1
+        self.waits.append(wait)
         action = self.script.get(self.polls)
         if action is not None:
             action(self)

@@ -355,3 +355,14 @@ def test_a_dead_monitor_process_stops_the_service_without_committing(world: Worl
     assert r.source.closed
     assert "commit" not in r.calls.names() and "save" not in r.calls.names()
     assert r.source.committed == {}
+
+
+def test_with_a_batch_in_flight_the_next_poll_does_not_wait_for_more_records(
+    world: World,
+) -> None:
+    lines = list(capture_lines(Scenario("w", 250, seed=1)))  # polls of 100, 100, 50, then none
+    r = rig(world, {P0: lines}, {1: assign(P0)})
+    r.service.run()
+    # poll 1 returns records: 2 and 3 (records in flight) return at once; poll 4 follows the
+    # last batch (in flight), poll 5 has nothing in flight and may wait for new records
+    assert r.source.waits[:5] == [True, False, False, False, True]
