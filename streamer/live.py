@@ -98,8 +98,10 @@ class LiveService:
         backoff: Backoff | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        retry_hint: Callable[[str], str | None] | None = None,
     ) -> None:
         self.source = source
+        self.retry_hint = retry_hint  # what a failure's text may mean (streamer.kafka_logs)
         self.host = host
         self.sinks = list(sinks)
         self.store = store
@@ -348,14 +350,8 @@ class LiveService:
         """Count and log an infrastructure failure; back off (sleeping, or deferring)."""
         self.metrics.broker_error(operation)
         delay = self.backoff.next_delay()
-        log.warning(
-            "retrying",
-            operation=operation,
-            error=type(exc).__name__,
-            detail=str(exc),
-            retry_in_s=round(delay, 2),
-            failures=self.backoff.failures,
-        )
+        hint = self.retry_hint(str(exc)) if self.retry_hint is not None else None
+        log_retry(operation, exc, delay, failures=self.backoff.failures, hint=hint)
         if wait:
             self.stop.wait(delay)
         else:
@@ -499,6 +495,21 @@ class LiveService:
 
     def positions(self) -> dict[Partition, int | None]:
         return {p: h.next_offset for p, h in self._held.items()}
+
+
+def log_retry(
+    operation: str, exc: BaseException, delay: float, *, failures: int, hint: str | None = None
+) -> None:
+    """The live service's one `retrying` line, for the loop and for set-up alike."""
+    log.warning(
+        "retrying",
+        operation=operation,
+        error=type(exc).__name__,
+        detail=str(exc),
+        retry_in_s=round(delay, 2),
+        failures=failures,
+        **({"hint": hint} if hint else {}),
+    )
 
 
 def settle_heap() -> None:

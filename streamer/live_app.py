@@ -24,7 +24,7 @@ from streamer.config import Config, ConfigError, KafkaSourceSettings
 from streamer.decode import CaptureDecoder
 from streamer.kafka_logs import bootstrap_hint
 from streamer.kafka_source import KafkaSource, client_options
-from streamer.live import Cadence, LiveService
+from streamer.live import Cadence, LiveService, log_retry
 from streamer.live_metrics import LiveMetrics, PartitionDriftCollector
 from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
 from streamer.outputs import OutputSinks, build_output_sinks
@@ -121,19 +121,24 @@ def start_live(
             except (SinkUnavailableError, CheckpointUnavailableError, OSError) as exc:
                 core.live_metrics.broker_error(operation)
                 delay = backoff.next_delay()
-                hint = None
-                if config.sources.kafka is not None:
-                    hint = bootstrap_hint(config.sources.kafka.security, str(exc))
-                log.warning(
-                    "retrying",
-                    operation=operation,
-                    error=type(exc).__name__,
-                    detail=str(exc),
-                    retry_in_s=round(delay, 2),
-                    **({"hint": hint} if hint else {}),
+                hint = retry_hint(config)
+                log_retry(
+                    operation,
+                    exc,
+                    delay,
+                    failures=backoff.failures,
+                    hint=hint(str(exc)) if hint is not None else None,
                 )
                 stop.wait(delay)
     backoff.reset()
+
+
+def retry_hint(config: Config) -> Callable[[str], str | None] | None:
+    """What a failure's text may mean given the Kafka security settings (none without Kafka)."""
+    kafka = config.sources.kafka
+    if kafka is None:
+        return None
+    return lambda error: bootstrap_hint(kafka.security, error)
 
 
 def kafka_settings(config: Config) -> KafkaSourceSettings:
@@ -196,6 +201,7 @@ def build_live(config: Config, stop: threading.Event) -> LiveParts:
         cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
         backoff=backoff,
         stop=stop,
+        retry_hint=retry_hint(config),
     )
     parts = LiveParts(service, core.metrics, store, sinks, dead_letters)
     steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", store.setup)]

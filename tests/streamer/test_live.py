@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 
 from detectors.events import Event
@@ -267,6 +268,20 @@ def test_sink_outage_holds_commits_back_until_delivered(world: World) -> None:
     assert r.errors("produce") == 3
     assert keys_of(r.sink.events) == reference(world, lines)  # nothing lost
     assert assert_commit_order(r.calls) >= 6
+
+
+def test_retry_lines_carry_the_hint_for_the_failure(world: World) -> None:
+    def outage(source: FakeSource) -> None:
+        r.sink.failing = 2
+
+    r = rig(world, {P0: stream(1)}, {1: assign(P0), 6: outage})
+    r.service.retry_hint = lambda error: f"hint for: {error}"
+    with structlog.testing.capture_logs() as logs:
+        r.service.run()
+    retries = [e for e in logs if e["event"] == "retrying"]
+    assert len(retries) == 2
+    assert all(e["operation"] == "produce" and e["hint"] == f"hint for: {e['detail']}"
+               for e in retries)
 
 
 def test_checkpoint_store_outage_on_assignment_pauses_until_restored(world: World) -> None:
