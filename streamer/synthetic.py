@@ -188,26 +188,30 @@ def capture_lines(scenario: Scenario) -> Iterator[bytes]:
     for i in range(scenario.n_records):
         data = ",".join([c[i] for c in num_cols] + [c[i] or "" for c in cat_cols])
         t = (START + i * step).strftime("%Y-%m-%dT%H:%M:%SZ")
-        yield orjson.dumps(
-            {
-                "captureData": {
-                    "endpointInput": {
-                        "observedContentType": "text/csv",
-                        "mode": "INPUT",
-                        "data": data,
-                        "encoding": "CSV",
-                    },
-                    "endpointOutput": {
-                        "observedContentType": "text/csv; charset=utf-8",
-                        "mode": "OUTPUT",
-                        "data": preds[i],
-                        "encoding": "CSV",
-                    },
-                },
-                "eventMetadata": {
-                    "eventId": f"{scenario.seed:08x}-0000-4000-8000-{i:012x}",
-                    "inferenceTime": t,
-                },
-                "eventVersion": "0",
-            }
-        )
+        yield capture_line(data, preds[i], f"{scenario.seed:08x}-0000-4000-8000-{i:012x}", t)
+
+
+def capture_line(inputs: str, outputs: str | None, event_id: str, inference_time: str) -> bytes:
+    """One SageMaker data-capture record with CSV input (and output, when given)."""
+    capture: dict[str, object] = {
+        "endpointInput": {
+            "observedContentType": "text/csv",
+            "mode": "INPUT",
+            "data": inputs,
+            "encoding": "CSV",
+        }
+    }
+    if outputs is not None:
+        capture["endpointOutput"] = {
+            "observedContentType": "text/csv; charset=utf-8",
+            "mode": "OUTPUT",
+            "data": outputs,
+            "encoding": "CSV",
+        }
+    return orjson.dumps(
+        {
+            "captureData": capture,
+            "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time},
+            "eventVersion": "0",
+        }
+    )

@@ -13,11 +13,11 @@ from __future__ import annotations
 import copy
 
 import numpy as np
-import orjson
 
 from detectors.baseline.model import FeatureBaseline
 from detectors.monitor import Monitor
 from streamer.decode import CaptureDecoder
+from streamer.synthetic import capture_line
 
 
 def _column(feature: FeatureBaseline, n: int, rng: np.random.Generator) -> list[str]:
@@ -36,36 +36,15 @@ def sample_lines(decoder: CaptureDecoder, n: int, seed: int = 0) -> list[bytes]:
     baseline = decoder.baseline
     inputs = [_column(f, n, rng) for f in baseline.inputs]
     outputs = [_column(f, n, rng) for f in baseline.outputs]
-    lines = []
-    for i in range(n):
-        capture: dict[str, object] = {
-            "endpointInput": {
-                "observedContentType": "text/csv",
-                "mode": "INPUT",
-                "data": ",".join(c[i] for c in inputs),
-                "encoding": "CSV",
-            }
-        }
-        if outputs:
-            capture["endpointOutput"] = {
-                "observedContentType": "text/csv; charset=utf-8",
-                "mode": "OUTPUT",
-                "data": ",".join(c[i] for c in outputs),
-                "encoding": "CSV",
-            }
-        lines.append(
-            orjson.dumps(
-                {
-                    "captureData": capture,
-                    "eventMetadata": {
-                        "eventId": f"warm-up-{i}",
-                        "inferenceTime": "2026-01-01T00:00:00Z",
-                    },
-                    "eventVersion": "0",
-                }
-            )
+    return [
+        capture_line(
+            ",".join(c[i] for c in inputs),
+            ",".join(c[i] for c in outputs) if outputs else None,
+            f"warm-up-{i}",
+            "2026-01-01T00:00:00Z",
         )
-    return lines
+        for i in range(n)
+    ]
 
 
 def warm_up(decoder: CaptureDecoder, prototype: Monitor) -> None:
