@@ -24,8 +24,14 @@ def driftstream_command() -> list[str]:
 def code_revision() -> str:
     """The commit being measured, marked dirty when the working tree has changes."""
     try:
-        proc = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                              capture_output=True, text=True, check=False, timeout=10)
+        proc = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     return proc.stdout.strip() or "unknown"
@@ -33,8 +39,9 @@ def code_revision() -> str:
 
 def run_cli(args: list[str]) -> subprocess.CompletedProcess[str]:
     """Run `driftstream ARGS`; exit with its stderr when it fails."""
-    proc = subprocess.run([*driftstream_command(), *args], capture_output=True, text=True,
-                          check=False)
+    proc = subprocess.run(
+        [*driftstream_command(), *args], capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(
             f"driftstream {' '.join(args)} exited {proc.returncode}:\n{proc.stderr.strip()}"

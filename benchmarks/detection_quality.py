@@ -83,20 +83,50 @@ def _change(kind: Any, feature: str, magnitude: float, ramp: int = 0) -> Change:
 
 CASES: tuple[Case, ...] = (
     Case("stationary", STATIONARY_RECORDS, 100),
-    Case("mean +0.5σ balance (normal)", STREAM_RECORDS, 101,
-         _change("mean_shift", "balance", 0.5), target_delay=500),
-    Case("mean +0.5σ income (lognormal)", STREAM_RECORDS, 102,
-         _change("mean_shift", "income", 0.5), target_delay=500),
-    Case("mean +0.5σ latency_ms (exp)", STREAM_RECORDS, 103,
-         _change("mean_shift", "latency_ms", 0.5), target_delay=500),
-    Case("mean +0.5σ n_purchases (int)", STREAM_RECORDS, 104,
-         _change("mean_shift", "n_purchases", 0.5), target_delay=500),
+    Case(
+        "mean +0.5σ balance (normal)",
+        STREAM_RECORDS,
+        101,
+        _change("mean_shift", "balance", 0.5),
+        target_delay=500,
+    ),
+    Case(
+        "mean +0.5σ income (lognormal)",
+        STREAM_RECORDS,
+        102,
+        _change("mean_shift", "income", 0.5),
+        target_delay=500,
+    ),
+    Case(
+        "mean +0.5σ latency_ms (exp)",
+        STREAM_RECORDS,
+        103,
+        _change("mean_shift", "latency_ms", 0.5),
+        target_delay=500,
+    ),
+    Case(
+        "mean +0.5σ n_purchases (int)",
+        STREAM_RECORDS,
+        104,
+        _change("mean_shift", "n_purchases", 0.5),
+        target_delay=500,
+    ),
     Case("variance ×2 score_b", STREAM_RECORDS, 105, _change("variance", "score_b", 2.0)),
     Case("ramp to +1σ/5k age", STREAM_RECORDS, 106, _change("ramp", "age", 1.0, ramp=5_000)),
-    Case("category mix 0.2 country", STREAM_RECORDS, 107,
-         _change("category_mix", "country", 0.2), target_delay=2_000),
-    Case("missing 20% session_seconds", STREAM_RECORDS, 108,
-         _change("missing", "session_seconds", 0.2), target_delay=2_000),
+    Case(
+        "category mix 0.2 country",
+        STREAM_RECORDS,
+        107,
+        _change("category_mix", "country", 0.2),
+        target_delay=2_000,
+    ),
+    Case(
+        "missing 20% session_seconds",
+        STREAM_RECORDS,
+        108,
+        _change("missing", "session_seconds", 0.2),
+        target_delay=2_000,
+    ),
     Case("prediction +0.5σ", STREAM_RECORDS, 109, _change("prediction", "prediction", 0.5)),
 )
 
@@ -180,8 +210,18 @@ def write_capture(scenario: Scenario, path: Path) -> None:
 
 def replay(capture: Path, baseline: Path, events_out: Path) -> tuple[list[dict[str, Any]], float]:
     t0 = time.perf_counter()
-    run_cli(["replay", str(capture), "--baseline", str(baseline), "--events-out", str(events_out),
-             "--metrics-port", "0"])
+    run_cli(
+        [
+            "replay",
+            str(capture),
+            "--baseline",
+            str(baseline),
+            "--events-out",
+            str(events_out),
+            "--metrics-port",
+            "0",
+        ]
+    )
     seconds = time.perf_counter() - t0
     with events_out.open() as f:
         events = [json.loads(line) for line in f if line.strip()]
@@ -262,16 +302,27 @@ class Row:
 def print_table(rows: Sequence[Row], reference: Sequence[Row]) -> None:
     head = ["scenario", "records", "false al.", "first alarm: delay by", *FAMILY_HEADERS]
     widths = [30, 9, 9, 30, 9, 9, 9, 9, 9]
-    line = "  ".join(h.ljust(w) if i in (0, 3) else h.rjust(w)
-                     for i, (h, w) in enumerate(zip(head, widths, strict=True)))
+    line = "  ".join(
+        h.ljust(w) if i in (0, 3) else h.rjust(w)
+        for i, (h, w) in enumerate(zip(head, widths, strict=True))
+    )
     print(line)
     print("-" * len(line))
 
     def emit(name: str, row: Row) -> None:
-        cells = [name, f"{row.records:,}", str(row.false_alarms), row.first_text(),
-                 *(row.family_text(f) for f in FAMILIES)]
-        print("  ".join(c.ljust(w) if i in (0, 3) else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(cells, widths, strict=True))))
+        cells = [
+            name,
+            f"{row.records:,}",
+            str(row.false_alarms),
+            row.first_text(),
+            *(row.family_text(f) for f in FAMILIES),
+        ]
+        print(
+            "  ".join(
+                c.ljust(w) if i in (0, 3) else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+        )
 
     for row in rows:
         emit(row.case.name, row)
@@ -295,8 +346,10 @@ def print_details(rows: Sequence[Row]) -> None:
                 any_false = True
                 shown = run.false_alarms[:12]
                 more = len(run.false_alarms) - len(shown)
-                print(f"  {row.case.name} (seed {run.seed}): {_events_text(shown)}"
-                      + (f" … and {more} more" if more > 0 else ""))
+                print(
+                    f"  {row.case.name} (seed {run.seed}): {_events_text(shown)}"
+                    + (f" … and {more} more" if more > 0 else "")
+                )
     if not any_false:
         print("  none")
     print("\nRelated true detections (model output follows the changed input):")
@@ -305,8 +358,10 @@ def print_details(rows: Sequence[Row]) -> None:
         for run in row.runs:
             for hit in run.related.values():
                 any_related = True
-                print(f"  {row.case.name} (seed {run.seed}): {hit.feature} by {hit.detector} "
-                      f"after {hit.delay:,} records")
+                print(
+                    f"  {row.case.name} (seed {run.seed}): {hit.feature} by {hit.detector} "
+                    f"after {hit.delay:,} records"
+                )
     if not any_related:
         print("  none")
     rejected = sum(r.rejected for row in rows for r in row.runs)
@@ -321,42 +376,66 @@ def print_targets(rows: Sequence[Row]) -> list[dict[str, Any]]:
         ok = row.false_alarms == 0
         runs = len(row.runs)
         noisy = sum(1 for r in row.runs if r.false_alarms)
-        observed: str | int = row.false_alarms if runs == 1 else (
-            f"{row.false_alarms} false alarm(s), in {noisy} of {runs} runs")
-        targets.append({"target": f"zero false alarms on {row.case.n_records:,} stationary "
-                        "records" + (f" (every one of {runs} runs)" if runs > 1 else ""),
-                        "scenario": row.case.name, "observed": observed, "pass": ok})
+        observed: str | int = (
+            row.false_alarms
+            if runs == 1
+            else (f"{row.false_alarms} false alarm(s), in {noisy} of {runs} runs")
+        )
+        targets.append(
+            {
+                "target": f"zero false alarms on {row.case.n_records:,} stationary "
+                "records" + (f" (every one of {runs} runs)" if runs > 1 else ""),
+                "scenario": row.case.name,
+                "observed": observed,
+                "pass": ok,
+            }
+        )
     for row in rows:
         verdict = row.meets_target()
         if verdict is None:
             continue
         delays = row.first_delays()
-        observed = (max(delays) if len(delays) == len(row.runs) else
-                               f"missed in {len(row.runs) - len(delays)}/{len(row.runs)} runs")
-        targets.append({"target": f"detected within {row.case.target_delay:,} records",
-                        "scenario": row.case.name, "observed": observed, "pass": verdict})
+        observed = (
+            max(delays)
+            if len(delays) == len(row.runs)
+            else f"missed in {len(row.runs) - len(delays)}/{len(row.runs)} runs"
+        )
+        targets.append(
+            {
+                "target": f"detected within {row.case.target_delay:,} records",
+                "scenario": row.case.name,
+                "observed": observed,
+                "pass": verdict,
+            }
+        )
     print("\nTargets:")
     for t in targets:
         observed = t["observed"]
         shown = f"{observed:,}" if isinstance(observed, int) else observed
-        print(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['scenario']}: {t['target']} "
-              f"(observed: {shown})")
+        print(
+            f"  {'PASS' if t['pass'] else 'FAIL'}  {t['scenario']}: {t['target']} "
+            f"(observed: {shown})"
+        )
     return targets
 
 
 def print_verdicts(rows: Sequence[Row]) -> None:
     missed = [r.case.name for r in rows if r.case.change is not None and not r.first_delays()]
-    partly = [r.case.name for r in rows if r.case.change is not None
-              and 0 < len(r.first_delays()) < len(r.runs)]
-    print("\nNot caught within "
-          f"{HORIZON:,} records: {', '.join(missed) if missed else 'none'}")
+    partly = [
+        r.case.name
+        for r in rows
+        if r.case.change is not None and 0 < len(r.first_delays()) < len(r.runs)
+    ]
+    print(f"\nNot caught within {HORIZON:,} records: {', '.join(missed) if missed else 'none'}")
     if partly:
         print(f"Caught in only some runs: {', '.join(partly)}")
     total_false = sum(r.false_alarms for r in rows)
     total_records = sum(r.records for r in rows)
-    print(f"All false alarms: {total_false} over {total_records:,} records streamed "
-          f"({total_false / total_records * 1e6:.2f} per million; the default budget is 1 per "
-          "million for the whole endpoint)")
+    print(
+        f"All false alarms: {total_false} over {total_records:,} records streamed "
+        f"({total_false / total_records * 1e6:.2f} per million; the default budget is 1 per "
+        "million for the whole endpoint)"
+    )
 
 
 # -- main ----------------------------------------------------------------------------------------
@@ -367,15 +446,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Replay synthetic scenarios with known changes through `driftstream replay` "
         "and report false alarms and detection delays against the targets.",
     )
-    p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
-                   help=f"where capture files, baseline and events go (default {DEFAULT_OUT})")
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where capture files, baseline and events go (default {DEFAULT_OUT})",
+    )
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON here")
-    p.add_argument("--repeats", type=int, default=1,
-                   help="runs per scenario with different seeds; >1 reports median/p90 delays")
-    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                   help="replays run at the same time (default: min(2, cores))")
-    p.add_argument("--only", action="append", metavar="TEXT",
-                   help="run only scenarios whose name contains TEXT (repeatable)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs per scenario with different seeds; >1 reports median/p90 delays",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="replays run at the same time (default: min(2, cores))",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="run only scenarios whose name contains TEXT (repeatable)",
+    )
     args = p.parse_args(argv)
     if args.repeats < 1 or args.jobs < 1:
         p.error("--repeats and --jobs must be >= 1")
@@ -387,8 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     cases = [c for c in CASES if not args.only or any(t in c.name for t in args.only)]
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
-          f"driftstream: {' '.join(driftstream_command())} at {code_revision()}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"driftstream: {' '.join(driftstream_command())} at {code_revision()}"
+    )
     baseline = build_baseline(out)
 
     jobs: list[tuple[Case, int, Scenario, Path]] = []
@@ -399,8 +496,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             capture = out / f"case{i:02d}_r{repeat}.jsonl"
             write_capture(scenario, capture)
             jobs.append((case, repeat, scenario, capture))
-    print(f"generated {len(jobs)} capture files in {time.perf_counter() - t0:.1f}s; replaying "
-          f"with {args.jobs} at a time")
+    print(
+        f"generated {len(jobs)} capture files in {time.perf_counter() - t0:.1f}s; replaying "
+        f"with {args.jobs} at a time"
+    )
 
     def run(job: tuple[Case, int, Scenario, Path]) -> RunResult:
         case, _, scenario, capture = job
@@ -414,20 +513,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         results = list(pool.map(run, jobs))
 
-    rows = [Row(case, [r for (c, _, _, _), r in zip(jobs, results, strict=True) if c is case])
-            for case in cases]
+    rows = [
+        Row(case, [r for (c, _, _, _), r in zip(jobs, results, strict=True) if c is case])
+        for case in cases
+    ]
     # the reference's score is the same on every change scenario: show it on the stationary
     # stream and on the first change
     shown = [c for c in cases if c.change is None][:1] + [c for c in cases if c.change][:1]
     reference = [Row(case, [score(case, case.seed, reference_events(case))]) for case in shown]
     print()
     print_table(rows, reference)
-    print("\nColumns: false al. = alarms before the change or on other features (stationary: all "
-          "alarms); delays in records after the change; per family: first alarm of adwin, "
-          "page_hinkley (ph), distribution, completeness_check, baseline_drift_check (bdc) on the "
-          f"changed feature; '-' = that family did not fire; 'missed' = nothing within "
-          f"{HORIZON:,} records." + (" With --repeats: median/p90 (runs detected/runs)."
-                                     if args.repeats > 1 else ""))
+    print(
+        "\nColumns: false al. = alarms before the change or on other features (stationary: all "
+        "alarms); delays in records after the change; per family: first alarm of adwin, "
+        "page_hinkley (ph), distribution, completeness_check, baseline_drift_check (bdc) on the "
+        f"changed feature; '-' = that family did not fire; 'missed' = nothing within "
+        f"{HORIZON:,} records."
+        + (" With --repeats: median/p90 (runs detected/runs)." if args.repeats > 1 else "")
+    )
     print_details(rows)
     targets = print_targets(rows)
     print_verdicts(rows)
@@ -439,9 +542,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "definitions": __doc__,
             "horizon": HORIZON,
             "scenarios": [
-                {"name": row.case.name, "change": asdict(row.case.change) if row.case.change
-                 else None, "target_delay": row.case.target_delay,
-                 "runs": [asdict(r) for r in row.runs]}
+                {
+                    "name": row.case.name,
+                    "change": asdict(row.case.change) if row.case.change else None,
+                    "target_delay": row.case.target_delay,
+                    "runs": [asdict(r) for r in row.runs],
+                }
                 for row in rows
             ],
             "reference_every_1000": [

@@ -85,8 +85,9 @@ def broker(explicit: str | None) -> Iterator[str]:
     env = {**os.environ, "KAFKA_STATE_DIR": str(OUT / "broker")}
     script = str(REPO / "scripts" / "kafka.sh")
     port = _free_port_pair()
-    done = subprocess.run(["bash", script, "start", str(port)], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        ["bash", script, "start", str(port)], env=env, capture_output=True, text=True, check=True
+    )
     try:
         yield done.stdout.strip().splitlines()[-1]
     finally:
@@ -110,15 +111,18 @@ def _free_port_pair() -> int:
 def create_topics(bootstrap: str, *names: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
-        admin.create_topics({n: {"num_partitions": 1, "replication_factor": 1} for n in names},
-                            wait_for_metadata=True)
+        admin.create_topics(
+            {n: {"num_partitions": 1, "replication_factor": 1} for n in names},
+            wait_for_metadata=True,
+        )
     finally:
         admin.close()
 
 
 def fill(bootstrap: str, topic: str, lines: list[bytes]) -> float:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=1 << 20,
-                             acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=20, batch_size=1 << 20, acks="all"
+    )
     t0 = time.perf_counter()
     for line in lines:
         producer.send(topic, key=b"default", value=line)
@@ -134,9 +138,14 @@ def service_config(bootstrap: str, topic: str, baseline: Path, work: Path, **ext
     work.mkdir(parents=True, exist_ok=True)
     tree: dict[str, Any] = {
         "baseline": str(baseline),
-        "sources": {"kafka": {"bootstrap_servers": bootstrap, "topics": [topic],
-                              "group_id": f"bench-{uuid.uuid4().hex[:8]}",
-                              "session_timeout_ms": 10_000}},
+        "sources": {
+            "kafka": {
+                "bootstrap_servers": bootstrap,
+                "topics": [topic],
+                "group_id": f"bench-{uuid.uuid4().hex[:8]}",
+                "session_timeout_ms": 10_000,
+            }
+        },
         "checkpoint": {"directory": str(work / "checkpoints")},
         "sinks": {"events_file": str(work / "events.jsonl")},
         "metrics": {"enabled": False},
@@ -214,8 +223,9 @@ def build_service(
     assert config.sinks.events_file is not None
     sinks: list[Any] = [EventsFileSink(config.sinks.events_file, append=True), telemetry]
     if output_topic is not None:
-        sinks.insert(0, KafkaEventsSink(output_topic, client_options(kafka),
-                                        endpoint=config.endpoint))
+        sinks.insert(
+            0, KafkaEventsSink(output_topic, client_options(kafka), endpoint=config.endpoint)
+        )
     if extra is not None:
         sinks.append(extra)
     for sink in sinks:
@@ -224,8 +234,13 @@ def build_service(
     store.setup()
     source = _TimedSource(kafka, stop=stop, metrics=metrics, n=n)
     service = LiveService(
-        source, host, sinks, store,
-        group=kafka.group_id, metrics=metrics, telemetry=telemetry,
+        source,
+        host,
+        sinks,
+        store,
+        group=kafka.group_id,
+        metrics=metrics,
+        telemetry=telemetry,
         cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
         stop=stop,
     )
@@ -277,8 +292,9 @@ CONTENDERS = ("bare", "monitored", "inline")
 def contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> dict[str, float]:
     """One contender's rate and peak memory, in this (fresh) process."""
     work = OUT / f"round-{round_}" / name
-    config = service_config(bootstrap, topic, OUT / "baseline", work,
-                            monitor_process=name != "inline")
+    config = service_config(
+        bootstrap, topic, OUT / "baseline", work, monitor_process=name != "inline"
+    )
     if name == "bare":
         rate, child = bare_rate(config, n), 0.0
     else:
@@ -297,9 +313,23 @@ def peak_mib(pid: int | str = "self") -> float:
 
 def run_contender(name: str, bootstrap: str, topic: str, n: int, round_: int) -> dict[str, float]:
     done = subprocess.run(
-        [sys.executable, __file__, "--contender", name, "--bootstrap", bootstrap,
-         "--topic", topic, "--records", str(n), "--round", str(round_)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            __file__,
+            "--contender",
+            name,
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--records",
+            str(n),
+            "--round",
+            str(round_),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"contender {name} failed:\n{done.stderr}")
@@ -335,9 +365,15 @@ def latency(bootstrap: str, baseline: Path, rate: float, seconds: float) -> dict
     topic, out_topic = f"bench-latency-{tag}", f"bench-latency-events-{tag}"
     create_topics(bootstrap, topic, out_topic)
     work = OUT / f"latency-{tag}"
-    config = service_config(bootstrap, topic, baseline, work, **{
-        "sources.kafka.poll_timeout_ms": 100,
-    })
+    config = service_config(
+        bootstrap,
+        topic,
+        baseline,
+        work,
+        **{
+            "sources.kafka.poll_timeout_ms": 100,
+        },
+    )
     n = int(rate * seconds)
     stop = threading.Event()
     service, _, sinks = build_service(config, stop, n=n, output_topic=out_topic)
@@ -345,15 +381,26 @@ def latency(bootstrap: str, baseline: Path, rate: float, seconds: float) -> dict
     runner.start()
     time.sleep(3.0)  # joined the group and waiting: measure steady state, not start-up
     worker = subprocess.run(
-        [sys.executable, __file__, "--produce-worker", "--bootstrap", bootstrap, "--topic", topic,
-         "--rate", str(rate), "--seconds", str(seconds)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--produce-worker",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     produced = json.loads(worker.stdout.strip().splitlines()[-1])
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(
-        (p or 0) < n for p in service.positions().values()
-    ):
+    while time.monotonic() < deadline and any((p or 0) < n for p in service.positions().values()):
         time.sleep(0.05)
     stop.set()
     runner.join()
@@ -390,8 +437,12 @@ def _percentiles(values: list[int], prefix: str) -> dict[str, float]:
 
 
 def _records(bootstrap: str, topic: str, at_least: int) -> list[Any]:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     consumer.assign([TopicPartition(topic, 0)])
     out: list[Any] = []
     deadline = time.monotonic() + 60
@@ -428,9 +479,11 @@ def main(argv: list[str] | None = None) -> int:
         produce_worker(args.bootstrap, args.topic, args.rate, args.seconds)
         return 0
     if args.contender:
-        print(json.dumps(
-            contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
-        ))
+        print(
+            json.dumps(
+                contender(args.contender, args.bootstrap, args.topic, args.records, args.round)
+            )
+        )
         return 0
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -453,20 +506,27 @@ def main(argv: list[str] | None = None) -> int:
             for name, rates in zip(CONTENDERS, (bare, monitored, inline), strict=True):
                 runs[name].append(run_contender(name, bootstrap, topic, n, r))
                 rates.append(runs[name][-1]["records_per_s"])
-            print(f"round {r + 1}: bare {bare[-1]:,.0f} records/s, "
-                  f"monitored {monitored[-1]:,.0f} records/s, "
-                  f"monitored inline {inline[-1]:,.0f} records/s")
+            print(
+                f"round {r + 1}: bare {bare[-1]:,.0f} records/s, "
+                f"monitored {monitored[-1]:,.0f} records/s, "
+                f"monitored inline {inline[-1]:,.0f} records/s"
+            )
         lat = latency(bootstrap, OUT / "baseline", args.rate, args.seconds)
     b, m = statistics.median(bare), statistics.median(monitored)
     i = statistics.median(inline)
     mem = {
-        name: {key: statistics.median(run[key] for run in runs[name])
-               for key in ("peak_rss_mib", "child_peak_rss_mib")}
+        name: {
+            key: statistics.median(run[key] for run in runs[name])
+            for key in ("peak_rss_mib", "child_peak_rss_mib")
+        }
         for name in CONTENDERS
     }
     result = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_avg_1m": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_avg_1m": os.getloadavg()[0],
+        },
         "records": n,
         "bare_records_per_s": bare,
         "monitored_records_per_s": monitored,
@@ -482,18 +542,24 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
-    print(f"throughput (median of {args.rounds}): bare {b:,.0f} records/s, monitored "
-          f"{m:,.0f} records/s: monitoring costs {1 - m / b:.0%} (target <= {TARGET_COST:.0%}); "
-          f"inline {i:,.0f} records/s, {1 - i / b:.0%}")
-    print(f"peak memory (median): bare {mem['bare']['peak_rss_mib']:.0f} MiB; driftstream run "
-          f"{mem['monitored']['peak_rss_mib']:.0f} MiB + monitor process "
-          f"{mem['monitored']['child_peak_rss_mib']:.0f} MiB; inline "
-          f"{mem['inline']['peak_rss_mib']:.0f} MiB")
-    print(f"latency at {lat['rate_achieved']:,.0f} records/s: p50 {lat['p50_ms']:.0f} ms, "
-          f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
-          f"({lat['events_measured']} events); after the first {WARM_SECONDS} s: "
-          f"p50 {lat[f'after_{WARM_SECONDS}s_p50_ms']:.0f} ms, "
-          f"p99 {lat[f'after_{WARM_SECONDS}s_p99_ms']:.0f} ms")
+    print(
+        f"throughput (median of {args.rounds}): bare {b:,.0f} records/s, monitored "
+        f"{m:,.0f} records/s: monitoring costs {1 - m / b:.0%} (target <= {TARGET_COST:.0%}); "
+        f"inline {i:,.0f} records/s, {1 - i / b:.0%}"
+    )
+    print(
+        f"peak memory (median): bare {mem['bare']['peak_rss_mib']:.0f} MiB; driftstream run "
+        f"{mem['monitored']['peak_rss_mib']:.0f} MiB + monitor process "
+        f"{mem['monitored']['child_peak_rss_mib']:.0f} MiB; inline "
+        f"{mem['inline']['peak_rss_mib']:.0f} MiB"
+    )
+    print(
+        f"latency at {lat['rate_achieved']:,.0f} records/s: p50 {lat['p50_ms']:.0f} ms, "
+        f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
+        f"({lat['events_measured']} events); after the first {WARM_SECONDS} s: "
+        f"p50 {lat[f'after_{WARM_SECONDS}s_p50_ms']:.0f} ms, "
+        f"p99 {lat[f'after_{WARM_SECONDS}s_p99_ms']:.0f} ms"
+    )
     print(f"written to {args.json}")
     return 0
 

@@ -70,8 +70,9 @@ def ensure_capture(path: Path, n_records: int, seed: int) -> str:
     t0 = time.perf_counter()
     tmp = path.with_suffix(".tmp")
     with tmp.open("wb") as f:
-        f.writelines(line + b"\n" for line in capture_lines(Scenario("throughput", n_records,
-                                                                          seed=seed)))
+        f.writelines(
+            line + b"\n" for line in capture_lines(Scenario("throughput", n_records, seed=seed))
+        )
     tmp.replace(path)
     return f"generated {path} ({n_records:,} records) in {time.perf_counter() - t0:.1f}s"
 
@@ -84,9 +85,6 @@ def write_head(src: Path, dst: Path, n_records: int) -> None:
             if i >= n_records:
                 break
             fout.write(line)
-
-
-
 
 
 # -- measuring a child process ---------------------------------------------------------------------
@@ -118,8 +116,9 @@ def measure(cmd: list[str], log_stem: Path) -> Measured:
     out_path, err_path = log_stem.with_suffix(".stdout"), log_stem.with_suffix(".stderr")
     usage_path = log_stem.with_suffix(".rusage.json")
     with out_path.open("wb") as so, err_path.open("wb") as se:
-        rc = subprocess.call([sys.executable, "-c", WRAPPER, str(usage_path), *cmd],
-                             stdout=so, stderr=se)
+        rc = subprocess.call(
+            [sys.executable, "-c", WRAPPER, str(usage_path), *cmd], stdout=so, stderr=se
+        )
     stdout, stderr = out_path.read_text(), err_path.read_text()
     if rc != 0:
         raise SystemExit(f"{' '.join(cmd)} exited {rc}:\n{stderr.strip()}")
@@ -144,8 +143,17 @@ class ReplayRun:
 
 def replay_once(capture: Path, baseline: Path, out: Path, n_records: int, tag: str) -> ReplayRun:
     events_out = out / f"throughput_events_{tag}.jsonl"
-    cmd = [*driftstream_command(), "replay", str(capture), "--baseline", str(baseline),
-           "--events-out", str(events_out), "--metrics-port", "0"]
+    cmd = [
+        *driftstream_command(),
+        "replay",
+        str(capture),
+        "--baseline",
+        str(baseline),
+        "--events-out",
+        str(events_out),
+        "--metrics-port",
+        "0",
+    ]
     load_before = os.getloadavg()[0]
     m = measure(cmd, out / f"throughput_replay_{tag}")
     with events_out.open("rb") as f:
@@ -154,9 +162,16 @@ def replay_once(capture: Path, baseline: Path, out: Path, n_records: int, tag: s
     if summary.get("kind") != "summary" or summary.get("records_read") != n_records:
         raise SystemExit(f"{events_out}: unexpected last event {summary}")
     seconds = float(summary["seconds"])
-    return ReplayRun(m.wall_seconds, n_records / m.wall_seconds, seconds, n_records / seconds,
-                     m.max_rss_mib, dict(summary.get("events", {})), load_before,
-                     os.getloadavg()[0])
+    return ReplayRun(
+        m.wall_seconds,
+        n_records / m.wall_seconds,
+        seconds,
+        n_records / seconds,
+        m.max_rss_mib,
+        dict(summary.get("events", {})),
+        load_before,
+        os.getloadavg()[0],
+    )
 
 
 def load_text(load: float) -> str:
@@ -171,15 +186,19 @@ def load_standardisation(baseline: Path) -> tuple[list[str], dict[str, tuple[flo
     stats = json.loads((baseline / "statistics.json").read_text())
     inputs = [f["name"] for f in stats["features"] if f["name"] != "prediction"]
     numeric = {
-        f["name"]: (float(f["numerical_statistics"]["mean"]),
-                    float(f["numerical_statistics"]["std_dev"]))
-        for f in stats["features"] if "numerical_statistics" in f
+        f["name"]: (
+            float(f["numerical_statistics"]["mean"]),
+            float(f["numerical_statistics"]["std_dev"]),
+        )
+        for f in stats["features"]
+        if "numerical_statistics" in f
     }
     return inputs, numeric
 
 
-def naive_loop(capture: Path, baseline: Path, n_records: int, budget_seconds: float
-               ) -> dict[str, Any]:
+def naive_loop(
+    capture: Path, baseline: Path, n_records: int, budget_seconds: float
+) -> dict[str, Any]:
     """The per-record, per-feature loop; stops after NAIVE_CHECK_AT if the rest would not fit."""
     inputs, numeric = load_standardisation(baseline)
     columns = [*inputs, "prediction"]  # the model output is appended after the inputs
@@ -237,17 +256,37 @@ class NaiveRun:
     load_after: float
 
 
-def naive_once(capture: Path, baseline: Path, out: Path, n_records: int,
-               budget_seconds: float) -> NaiveRun:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--naive-worker",
-           "--capture", str(capture), "--baseline", str(baseline), "--records", str(n_records),
-           "--naive-budget", str(budget_seconds)]
+def naive_once(
+    capture: Path, baseline: Path, out: Path, n_records: int, budget_seconds: float
+) -> NaiveRun:
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--naive-worker",
+        "--capture",
+        str(capture),
+        "--baseline",
+        str(baseline),
+        "--records",
+        str(n_records),
+        "--naive-budget",
+        str(budget_seconds),
+    ]
     load_before = os.getloadavg()[0]
     m = measure(cmd, out / "throughput_naive")
     r = json.loads(m.stdout.strip().splitlines()[-1])
-    return NaiveRun(r["records"], r["seconds"], r["records_per_second"], r["stopped_early"],
-                    m.wall_seconds, m.max_rss_mib, r["features"], r["alarms"], load_before,
-                    os.getloadavg()[0])
+    return NaiveRun(
+        r["records"],
+        r["seconds"],
+        r["records_per_second"],
+        r["stopped_early"],
+        m.wall_seconds,
+        m.max_rss_mib,
+        r["features"],
+        r["alarms"],
+        load_before,
+        os.getloadavg()[0],
+    )
 
 
 # -- profiling -------------------------------------------------------------------------------
@@ -258,9 +297,23 @@ def profile_replay(capture: Path, baseline: Path, out: Path, n_records: int, top
     head = out / f"throughput_head_{n_records}.jsonl"
     write_head(capture, head, n_records)
     prof = out / "throughput_replay.prof"
-    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "streamer.cli", "replay",
-           str(head), "--baseline", str(baseline), "--events-out",
-           str(out / "throughput_events_profile.jsonl"), "--metrics-port", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "cProfile",
+        "-o",
+        str(prof),
+        "-m",
+        "streamer.cli",
+        "replay",
+        str(head),
+        "--baseline",
+        str(baseline),
+        "--events-out",
+        str(out / "throughput_events_profile.jsonl"),
+        "--metrics-port",
+        "0",
+    ]
     m = measure(cmd, out / "throughput_profile")
     # cProfile swallows the command's SystemExit, so success is read from the events file
     events_out = out / "throughput_events_profile.jsonl"
@@ -269,8 +322,10 @@ def profile_replay(capture: Path, baseline: Path, out: Path, n_records: int, top
     if summary.get("kind") != "summary" or summary.get("records_read") != n_records:
         raise SystemExit(f"profiled replay did not complete:\n{m.stderr.strip()}")
     buf = io.StringIO()
-    buf.write(f"cProfile of driftstream replay on {n_records:,} records "
-              f"(wall {m.wall_seconds:.1f}s under the profiler; {m.stderr.strip()})\n")
+    buf.write(
+        f"cProfile of driftstream replay on {n_records:,} records "
+        f"(wall {m.wall_seconds:.1f}s under the profiler; {m.stderr.strip()})\n"
+    )
     own_code = r"/(streamer|detectors|sinks)/"
     for order, restrict in (("cumulative", None), ("tottime", None), ("cumulative", own_code)):
         where = " (driftstream's own modules only)" if restrict else ""
@@ -303,8 +358,9 @@ def stage_breakdown(stats: pstats.Stats, top: int) -> str:
     lines = ["\n--- where the time goes: callees of each stage, by cumulative seconds ---"]
     for suffix, func in STAGES:
         for key in (k for k in raw if k[0].endswith(suffix) and k[2] == func):
-            lines.append(f"{suffix}:{key[1]}({func}): {raw[key][3]:.3f}s cumulative, "
-                         f"{raw[key][1]} calls")
+            lines.append(
+                f"{suffix}:{key[1]}({func}): {raw[key][3]:.3f}s cumulative, {raw[key][1]} calls"
+            )
             ranked = sorted(callees.get(key, {}).items(), key=lambda kv: -kv[1][3])[:top]
             for (file, line, name), (_, calls, _, cum) in ranked:
                 where = f"{Path(file).name}:{line}({name})" if line else name
@@ -324,8 +380,12 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"cores": os.cpu_count(), "python": platform.python_version(), "cpu": cpu,
-            "platform": platform.platform()}
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "platform": platform.platform(),
+    }
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -335,17 +395,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--records", type=int, default=1_000_000, help="capture records (1,000,000)")
     p.add_argument("--seed", type=int, default=3, help="synthetic scenario seed (3)")
-    p.add_argument("--out-dir", type=Path, default=DEFAULT_OUT,
-                   help=f"where the capture file, baseline and logs go ({DEFAULT_OUT})")
-    p.add_argument("--runs", type=int, default=1,
-                   help="timed driftstream runs after the warm-up; the median is judged (1)")
-    p.add_argument("--naive-budget", type=float, default=180.0,
-                   help="seconds the obvious loop may take on the whole file; if the first "
-                   f"{NAIVE_CHECK_AT:,} records project beyond it, it is timed on those (180)")
-    p.add_argument("--profile", choices=["auto", "always", "never"], default="auto",
-                   help="cProfile driftstream replay: auto = only when a target fails")
-    p.add_argument("--profile-records", type=int, default=200_000,
-                   help="records in the profiled replay (200,000)")
+    p.add_argument(
+        "--out-dir",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where the capture file, baseline and logs go ({DEFAULT_OUT})",
+    )
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="timed driftstream runs after the warm-up; the median is judged (1)",
+    )
+    p.add_argument(
+        "--naive-budget",
+        type=float,
+        default=180.0,
+        help="seconds the obvious loop may take on the whole file; if the first "
+        f"{NAIVE_CHECK_AT:,} records project beyond it, it is timed on those (180)",
+    )
+    p.add_argument(
+        "--profile",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="cProfile driftstream replay: auto = only when a target fails",
+    )
+    p.add_argument(
+        "--profile-records",
+        type=int,
+        default=200_000,
+        help="records in the profiled replay (200,000)",
+    )
     p.add_argument("--profile-top", type=int, default=15, help="functions listed per order (15)")
     p.add_argument("--json", type=Path, metavar="OUT", help="also write the results as JSON here")
     # internal: the obvious loop, run as its own child process so its memory is its own
@@ -371,8 +451,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
     info = machine()
-    print(f"machine: {info['cores']} cores (os.cpu_count()), {info['cpu']}; "
-          f"Python {info['python']}; {info['platform']}")
+    print(
+        f"machine: {info['cores']} cores (os.cpu_count()), {info['cpu']}; "
+        f"Python {info['python']}; {info['platform']}"
+    )
     print(f"code: {code_revision()}")
     capture = out / "throughput.jsonl"
     print(ensure_capture(capture, args.records, args.seed))
@@ -386,52 +468,80 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs: list[ReplayRun] = []
     for i in range(args.runs):
         runs.append(replay_once(capture, baseline, out, args.records, f"run{i}"))
-        print(f"timed replay {i + 1}/{args.runs}: {runs[-1].wall_seconds:.2f}s wall "
-              f"(load average before/after: {load_text(runs[-1].load_before)}/"
-              f"{load_text(runs[-1].load_after)} on {os.cpu_count()} cores)", flush=True)
+        print(
+            f"timed replay {i + 1}/{args.runs}: {runs[-1].wall_seconds:.2f}s wall "
+            f"(load average before/after: {load_text(runs[-1].load_before)}/"
+            f"{load_text(runs[-1].load_after)} on {os.cpu_count()} cores)",
+            flush=True,
+        )
     ds = sorted(runs, key=lambda r: r.wall_seconds)[len(runs) // 2]  # the median run
     print("naive loop running…", flush=True)
     naive = naive_once(capture, baseline, out, args.records, args.naive_budget)
 
     print(f"\n{'':32}{'records':>11}{'seconds':>10}{'records/s':>12}{'peak RSS':>11}")
-    print(f"{'driftstream replay (wall)':32}{args.records:>11,}{ds.wall_seconds:>10.2f}"
-          f"{ds.records_per_second:>12,.0f}{_mib(ds.max_rss_mib):>11}")
-    print(f"{'  of which processing loop':32}{args.records:>11,}{ds.pipeline_seconds:>10.2f}"
-          f"{ds.pipeline_records_per_second:>12,.0f}{'':>11}")
-    print(f"{'obvious river loop (loop only)':32}{naive.records:>11,}{naive.loop_seconds:>10.2f}"
-          f"{naive.records_per_second:>12,.0f}{_mib(naive.max_rss_mib):>11}")
+    print(
+        f"{'driftstream replay (wall)':32}{args.records:>11,}{ds.wall_seconds:>10.2f}"
+        f"{ds.records_per_second:>12,.0f}{_mib(ds.max_rss_mib):>11}"
+    )
+    print(
+        f"{'  of which processing loop':32}{args.records:>11,}{ds.pipeline_seconds:>10.2f}"
+        f"{ds.pipeline_records_per_second:>12,.0f}{'':>11}"
+    )
+    print(
+        f"{'obvious river loop (loop only)':32}{naive.records:>11,}{naive.loop_seconds:>10.2f}"
+        f"{naive.records_per_second:>12,.0f}{_mib(naive.max_rss_mib):>11}"
+    )
     if len(runs) > 1:
         walls = ", ".join(f"{r.wall_seconds:.2f}" for r in runs)
         best = min(runs, key=lambda r: r.wall_seconds)
-        print(f"driftstream timed runs (s wall): {walls}; the median run is shown and judged; "
-              f"best {best.records_per_second:,.0f} records/s "
-              f"({best.pipeline_records_per_second:,.0f} in the processing loop)")
+        print(
+            f"driftstream timed runs (s wall): {walls}; the median run is shown and judged; "
+            f"best {best.records_per_second:,.0f} records/s "
+            f"({best.pipeline_records_per_second:,.0f} in the processing loop)"
+        )
     if naive.stopped_early:
-        print(f"NOTE: the obvious loop was timed over the first {naive.records:,} records only: "
-              f"the whole file was projected at "
-              f"{naive.loop_seconds * args.records / naive.records:,.0f}s "
-              f"(> {args.naive_budget:.0f}s budget)")
-    print(f"obvious loop: {naive.loop_seconds:.2f}s loop, {naive.wall_seconds:.2f}s wall (load "
-          f"average before/after: {load_text(naive.load_before)}/{load_text(naive.load_after)})")
-    print(f"obvious loop: {naive.features} numeric features × (ADWIN + PageHinkley), river "
-          f"defaults; {naive.alarms:,} alarms on this stationary stream "
-          f"(driftstream: {ds.events or 'no events'})")
+        print(
+            f"NOTE: the obvious loop was timed over the first {naive.records:,} records only: "
+            f"the whole file was projected at "
+            f"{naive.loop_seconds * args.records / naive.records:,.0f}s "
+            f"(> {args.naive_budget:.0f}s budget)"
+        )
+    print(
+        f"obvious loop: {naive.loop_seconds:.2f}s loop, {naive.wall_seconds:.2f}s wall (load "
+        f"average before/after: {load_text(naive.load_before)}/{load_text(naive.load_after)})"
+    )
+    print(
+        f"obvious loop: {naive.features} numeric features × (ADWIN + PageHinkley), river "
+        f"defaults; {naive.alarms:,} alarms on this stationary stream "
+        f"(driftstream: {ds.events or 'no events'})"
+    )
 
     speedup = ds.records_per_second / naive.records_per_second
     speedup_loop = ds.pipeline_records_per_second / naive.records_per_second
     print(f"\nspeed-up, driftstream wall (start-up included) / obvious loop: {speedup:.2f}×")
     print(f"speed-up, driftstream processing loop / obvious loop:         {speedup_loop:.2f}×")
     targets = [
-        ("driftstream replay ≥ 100,000 records/s (wall, start-up included)",
-         ds.records_per_second, TARGET_RATE, ds.records_per_second >= TARGET_RATE),
-        ("driftstream replay ≥ 2× the obvious loop (wall vs loop only)",
-         speedup, TARGET_SPEEDUP, speedup >= TARGET_SPEEDUP),
+        (
+            "driftstream replay ≥ 100,000 records/s (wall, start-up included)",
+            ds.records_per_second,
+            TARGET_RATE,
+            ds.records_per_second >= TARGET_RATE,
+        ),
+        (
+            "driftstream replay ≥ 2× the obvious loop (wall vs loop only)",
+            speedup,
+            TARGET_SPEEDUP,
+            speedup >= TARGET_SPEEDUP,
+        ),
     ]
     print("\nTargets:")
     for name, observed, goal, ok in targets:
-        short = (f" ({observed / goal - 1:+.0%} vs target; processing loop alone: "
-                 f"{ds.pipeline_records_per_second:,.0f} records/s, {speedup_loop:.2f}×)"
-                 if not ok else "")
+        short = (
+            f" ({observed / goal - 1:+.0%} vs target; processing loop alone: "
+            f"{ds.pipeline_records_per_second:,.0f} records/s, {speedup_loop:.2f}×)"
+            if not ok
+            else ""
+        )
         shown = f"{observed:,.0f}" if goal > 10 else f"{observed:.2f}×"
         print(f"  {'PASS' if ok else 'FAIL'}  {name}: observed {shown}{short}")
 
@@ -454,8 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "naive": asdict(naive),
             "speedup_wall_vs_loop": speedup,
             "speedup_processing_vs_loop": speedup_loop,
-            "targets": [{"target": n, "observed": o, "goal": g, "pass": ok}
-                        for n, o, g, ok in targets],
+            "targets": [
+                {"target": n, "observed": o, "goal": g, "pass": ok} for n, o, g, ok in targets
+            ],
             "profile": profile_text,
             "median_wall_seconds": statistics.median(r.wall_seconds for r in runs),
         }

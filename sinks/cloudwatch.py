@@ -189,21 +189,28 @@ class CloudWatchMetrics:
     def __init__(self, endpoint: str, registry: CollectorRegistry) -> None:
         self.endpoint = endpoint
         self.sent = Counter(
-            "driftstream_cloudwatch_metrics_sent", "Metric data accepted by CloudWatch",
-            ["endpoint"], registry=registry,
+            "driftstream_cloudwatch_metrics_sent",
+            "Metric data accepted by CloudWatch",
+            ["endpoint"],
+            registry=registry,
         )
         self.dropped = Counter(
             "driftstream_cloudwatch_metrics_dropped",
             "Metric data never sent: buffer overflow, refused by CloudWatch, or left at exit",
-            ["endpoint", "reason"], registry=registry,
+            ["endpoint", "reason"],
+            registry=registry,
         )
         self.failures = Counter(
-            "driftstream_cloudwatch_put_failures", "PutMetricData calls that failed",
-            ["endpoint", "kind"], registry=registry,
+            "driftstream_cloudwatch_put_failures",
+            "PutMetricData calls that failed",
+            ["endpoint", "kind"],
+            registry=registry,
         )
         self.buffered = Gauge(
-            "driftstream_cloudwatch_metrics_buffered", "Metric data waiting to be sent",
-            ["endpoint"], registry=registry,
+            "driftstream_cloudwatch_metrics_buffered",
+            "Metric data waiting to be sent",
+            ["endpoint"],
+            registry=registry,
         )
         for reason in ("overflow", "refused", "shutdown"):
             self.dropped.labels(endpoint, reason)
@@ -257,8 +264,12 @@ class MetricSender:
             now = time.monotonic()
             if now - self._last_overflow_log >= 60:
                 self._last_overflow_log = now
-                log.warning("cloudwatch_buffer_full", dropped=over, kept=len(self._queue),
-                            hint="CloudWatch is unreachable; oldest metric data are dropped")
+                log.warning(
+                    "cloudwatch_buffer_full",
+                    dropped=over,
+                    kept=len(self._queue),
+                    hint="CloudWatch is unreachable; oldest metric data are dropped",
+                )
         self.metrics.buffered.labels(self.metrics.endpoint).set(len(self._queue))
 
     def pending(self) -> int:
@@ -321,21 +332,27 @@ class MetricSender:
     def _send(self, namespace: str, batch: list[Datum]) -> bool:
         """One PutMetricData call; False when it should be retried."""
         try:
-            self.client.put_metric_data(
-                Namespace=namespace, MetricData=[d.payload for d in batch]
-            )
+            self.client.put_metric_data(Namespace=namespace, MetricData=[d.payload for d in batch])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if aws.is_fatal(exc):
                 self.metrics.failures.labels(self.metrics.endpoint, "refused").inc()
                 self.metrics.dropped.labels(self.metrics.endpoint, "refused").inc(len(batch))
                 self.on_dropped(len(batch))
-                log.error("cloudwatch_refused", namespace=namespace, data=len(batch),
-                          error=aws.describe(exc))
+                log.error(
+                    "cloudwatch_refused",
+                    namespace=namespace,
+                    data=len(batch),
+                    error=aws.describe(exc),
+                )
                 return True  # retrying the same request cannot help
             kind = "throttled" if aws.is_throttle(exc) else "transient"
             self.metrics.failures.labels(self.metrics.endpoint, kind).inc()
-            log.warning("cloudwatch_unavailable", error=aws.describe(exc),
-                        buffered=len(self._queue) + len(batch), failures=self.backoff.failures + 1)
+            log.warning(
+                "cloudwatch_unavailable",
+                error=aws.describe(exc),
+                buffered=len(self._queue) + len(batch),
+                failures=self.backoff.failures + 1,
+            )
             return False
         self.backoff.reset()
         self.metrics.sent.labels(self.metrics.endpoint).inc(len(batch))
@@ -405,8 +422,11 @@ class CloudWatchSink(Sink):
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if aws.is_fatal(exc):
                 raise aws.fatal("sinks.cloudwatch: PutMetricData", exc) from None
-            log.warning("cloudwatch_unavailable", error=aws.describe(exc),
-                        hint="metrics are buffered until it answers")
+            log.warning(
+                "cloudwatch_unavailable",
+                error=aws.describe(exc),
+                hint="metrics are buffered until it answers",
+            )
             self.metrics.failures.labels(self.endpoint, "transient").inc()
             pending = [started]
         else:
@@ -499,9 +519,7 @@ class CloudWatchSink(Sink):
             data.append(self._own("RecordsRejected", float(n), "Count", stamp, Reason=reason))
         for kind, n in sorted(self._events.items()):
             data.append(self._own("Events", float(n), "Count", stamp, Kind=kind))
-        data.append(
-            self._own("RecordsPerSecond", records / elapsed, "Count/Second", stamp=stamp)
-        )
+        data.append(self._own("RecordsPerSecond", records / elapsed, "Count/Second", stamp=stamp))
         with self._lock:
             dropped, self._dropped = self._dropped, 0
         if dropped:

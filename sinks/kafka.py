@@ -72,7 +72,9 @@ class _Producing:
             return
         try:
             self._producer = self._factory(
-                **self.options, acks="all", linger_ms=self.linger_ms,
+                **self.options,
+                acks="all",
+                linger_ms=self.linger_ms,
                 max_request_size=self.max_request_size,
                 max_block_ms=int(self.flush_timeout_seconds * 1000),
             )
@@ -150,8 +152,12 @@ class KafkaEventsSink(Sink):
         self.topic = topic
         self._key = endpoint.encode()
         self._out = _Producing(
-            topic, client_options, flush_timeout_seconds=flush_timeout_seconds,
-            max_request_size=1_048_576, linger_ms=5, factory=producer_factory,
+            topic,
+            client_options,
+            flush_timeout_seconds=flush_timeout_seconds,
+            max_request_size=1_048_576,
+            linger_ms=5,
+            factory=producer_factory,
             on_dropped=self._dropped,
         )
 
@@ -160,8 +166,11 @@ class KafkaEventsSink(Sink):
 
     def add(self, event: Event) -> None:
         self._out.pending.append(
-            _Outgoing(self._key, orjson.dumps(event.to_dict()),
-                      [("driftstream.kind", event.kind.value.encode())])
+            _Outgoing(
+                self._key,
+                orjson.dumps(event.to_dict()),
+                [("driftstream.kind", event.kind.value.encode())],
+            )
         )
 
     def flush(self) -> None:
@@ -175,8 +184,9 @@ class KafkaEventsSink(Sink):
         self._out.close()
 
     def _dropped(self, item: _Outgoing, exc: Exception) -> None:
-        log.error("event_dropped", topic=self.topic, reason=type(exc).__name__,
-                  bytes=len(item.value))
+        log.error(
+            "event_dropped", topic=self.topic, reason=type(exc).__name__, bytes=len(item.value)
+        )
 
 
 class KafkaDeadLetterSink(DeadLetterSink):
@@ -197,8 +207,12 @@ class KafkaDeadLetterSink(DeadLetterSink):
         self._on_delivered = on_delivered
         self._on_dropped_count = on_dropped
         self._out = _Producing(
-            topic, client_options, flush_timeout_seconds=flush_timeout_seconds,
-            max_request_size=max_request_size, linger_ms=5, factory=producer_factory,
+            topic,
+            client_options,
+            flush_timeout_seconds=flush_timeout_seconds,
+            max_request_size=max_request_size,
+            linger_ms=5,
+            factory=producer_factory,
             on_dropped=self._dropped,
         )
 
@@ -235,7 +249,12 @@ class KafkaDeadLetterSink(DeadLetterSink):
 
     def _dropped(self, item: _Outgoing, exc: Exception) -> None:
         # the broker will never take it: retrying would stop the service for one record
-        log.error("dead_letter_dropped", topic=self.topic, reason=type(exc).__name__,
-                  bytes=len(item.value), hint="raise the topic's max.message.bytes")
+        log.error(
+            "dead_letter_dropped",
+            topic=self.topic,
+            reason=type(exc).__name__,
+            bytes=len(item.value),
+            hint="raise the topic's max.message.bytes",
+        )
         if self._on_dropped_count is not None:
             self._on_dropped_count(1)

@@ -89,9 +89,7 @@ def client(service: str, settings: AwsSettings, **config: Any) -> Any:
     }
     options.update(config)
     try:
-        session = boto3.session.Session(
-            profile_name=settings.profile, region_name=settings.region
-        )
+        session = boto3.session.Session(profile_name=settings.profile, region_name=settings.region)
         return session.client(
             service,
             endpoint_url=settings.endpoint_url,
@@ -138,8 +136,11 @@ def is_fatal(exc: BaseException) -> bool:
     if code in FATAL_CODES:
         return True
     status = http_status(exc)
-    return code not in THROTTLE_CODES and status is not None and 400 <= status < 500 and (
-        status not in (408, 429)
+    return (
+        code not in THROTTLE_CODES
+        and status is not None
+        and 400 <= status < 500
+        and (status not in (408, 429))
     )
 
 

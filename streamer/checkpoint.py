@@ -109,7 +109,9 @@ class DirectoryCheckpointStore(CheckpointStore):
 
     def path(self, group: str, partition: Partition) -> Path:
         return (
-            self.directory / _segment(group) / _segment(partition.topic)
+            self.directory
+            / _segment(group)
+            / _segment(partition.topic)
             / f"{partition.partition}.json"
         )
 
@@ -204,13 +206,18 @@ class KafkaCheckpointStore(CheckpointStore):
             self._create_topic()
             if self._producer is None:
                 self._producer = self._producer_factory(
-                    **self.options, acks="all", compression_type="gzip", linger_ms=0,
+                    **self.options,
+                    acks="all",
+                    compression_type="gzip",
+                    linger_ms=0,
                     max_request_size=self.MAX_RECORD_BYTES,
                     max_block_ms=int(self.timeout_seconds * 1000),
                 )
             if self._reader is None:
                 self._reader = self._consumer_factory(
-                    **self.options, group_id=None, enable_auto_commit=False,
+                    **self.options,
+                    group_id=None,
+                    enable_auto_commit=False,
                     auto_offset_reset="earliest",
                 )
         except KafkaError as exc:
@@ -243,9 +250,7 @@ class KafkaCheckpointStore(CheckpointStore):
             try:
                 self._catch_up()
             except KafkaError as exc:
-                raise CheckpointUnavailableError(
-                    f"checkpoint topic {self.topic}: {exc}"
-                ) from exc
+                raise CheckpointUnavailableError(f"checkpoint topic {self.topic}: {exc}") from exc
             data = self._latest.get(key)
         if data is None:
             return None

@@ -119,8 +119,13 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
                 self._source.count_commit(ok=True)
             except KafkaError as exc:
                 self._source.count_commit(ok=False)
-                log.warning("commit_failed", when="revoke", error=type(exc).__name__,
-                            detail=str(exc), hint="the checkpoint keeps the position")
+                log.warning(
+                    "commit_failed",
+                    when="revoke",
+                    error=type(exc).__name__,
+                    detail=str(exc),
+                    hint="the checkpoint keeps the position",
+                )
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         self._listener.on_assigned(_sorted(assigned))
@@ -167,10 +172,13 @@ class KafkaSource(PartitionedSource):
         self._consumer.subscribe(
             topics=list(self.settings.topics), listener=_Rebalance(self, listener)
         )
-        log.info("kafka_subscribed", topics=list(self.settings.topics),
-                 group=self.settings.group_id,
-                 bootstrap=list(self.settings.bootstrap_servers),
-                 security=self.settings.security.protocol)
+        log.info(
+            "kafka_subscribed",
+            topics=list(self.settings.topics),
+            group=self.settings.group_id,
+            bootstrap=list(self.settings.bootstrap_servers),
+            security=self.settings.security.protocol,
+        )
 
     def close(self) -> None:
         if self._consumer is not None:
@@ -229,8 +237,13 @@ class KafkaSource(PartitionedSource):
             )
         except KafkaError as exc:
             self.count_commit(ok=False)
-            log.warning("commit_failed", when="checkpoint", error=type(exc).__name__,
-                        detail=str(exc), hint="the checkpoint keeps the position")
+            log.warning(
+                "commit_failed",
+                when="checkpoint",
+                error=type(exc).__name__,
+                detail=str(exc),
+                hint="the checkpoint keeps the position",
+            )
             return False
         self.count_commit(ok=True)
         return True
@@ -290,9 +303,15 @@ class KafkaSource(PartitionedSource):
             self.metrics.broker_error(operation)
         delay = self._backoff.next_delay()
         hint = bootstrap_hint(self.settings.security, str(exc))
-        log.warning("broker_unavailable", operation=operation, error=type(exc).__name__,
-                    detail=str(exc), retry_in_s=round(delay, 2),
-                    failures=self._backoff.failures, **({"hint": hint} if hint else {}))
+        log.warning(
+            "broker_unavailable",
+            operation=operation,
+            error=type(exc).__name__,
+            detail=str(exc),
+            retry_in_s=round(delay, 2),
+            failures=self._backoff.failures,
+            **({"hint": hint} if hint else {}),
+        )
         self.stop.wait(delay)
 
 

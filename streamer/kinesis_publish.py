@@ -197,9 +197,7 @@ class KinesisPublisher:
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if aws.is_fatal(exc):
                 raise aws.fatal(f"kinesis stream {self.stream!r}", exc) from None
-            raise PublishError(
-                f"kinesis stream {self.stream!r}: {aws.describe(exc)}"
-            ) from None
+            raise PublishError(f"kinesis stream {self.stream!r}: {aws.describe(exc)}") from None
 
     def publish(self, source: Source, *, speed: float | None = None) -> KinesisPublishSummary:
         """Put every line of `source`; returns the summary (also on stop)."""
@@ -223,9 +221,7 @@ class KinesisPublisher:
             self.summary.seconds = time.perf_counter() - started
         return self.summary
 
-    def _entries(
-        self, source: Source, speed: float | None
-    ) -> Iterator[tuple[Entry, float | None]]:
+    def _entries(self, source: Source, speed: float | None) -> Iterator[tuple[Entry, float | None]]:
         first: float | None = None
         wall0 = 0.0
         while not self.stop.is_set():
@@ -247,8 +243,12 @@ class KinesisPublisher:
         self.summary.skipped += 1
         if len(self.summary.skipped_indices) < SKIPPED_SHOWN:
             self.summary.skipped_indices.append(entry.index)
-        log.warning("kinesis_record_skipped", record_index=entry.index, bytes=entry.size,
-                    limit=MAX_RECORD_BYTES)
+        log.warning(
+            "kinesis_record_skipped",
+            record_index=entry.index,
+            bytes=entry.size,
+            limit=MAX_RECORD_BYTES,
+        )
 
     def _send_all(self, calls: Sequence[list[Entry]]) -> None:
         for entries in calls:
@@ -299,8 +299,7 @@ class KinesisPublisher:
                 "were published"
             )
         delay = self.backoff.wait(self.stop)
-        log.warning("kinesis_put_retry", stream=self.stream, reason=why,
-                    retry_in_s=round(delay, 2))
+        log.warning("kinesis_put_retry", stream=self.stream, reason=why, retry_in_s=round(delay, 2))
         return futile
 
 
@@ -320,9 +319,7 @@ def replay_to_kinesis(
         aws.client("kinesis", aws_settings), stream, partition_key, stop=stop
     )
     publisher.check_stream()
-    source = capture_source(
-        source_spec, aws_settings, max_line_bytes=MAX_RECORD_BYTES, stop=stop
-    )
+    source = capture_source(source_spec, aws_settings, max_line_bytes=MAX_RECORD_BYTES, stop=stop)
     try:
         return publisher.publish(source, speed=speed)
     finally:

@@ -356,8 +356,7 @@ class KinesisSource(PartitionedSource):
             self._shards[info.shard_id] = shard
             self._by_partition[shard.partition] = shard
             partitions.append(shard.partition)
-        log.info("kinesis_shards_assigned", stream=self.stream,
-                 shards=[i.shard_id for i in infos])
+        log.info("kinesis_shards_assigned", stream=self.stream, shards=[i.shard_id for i in infos])
         self._listener.on_assigned(partitions)
         self._count_shards()
 
@@ -377,16 +376,24 @@ class KinesisSource(PartitionedSource):
                 self.metrics.forget(s.info.shard_id)
             offset = offsets.get(s.partition)
             if s.read_any and offset != s.next_offset:
-                log.warning("kinesis_shard_not_finished", stream=self.stream,
-                            shard=s.info.shard_id, hint="its final state was not checkpointed; "
-                            "it is read again from its last checkpoint")
+                log.warning(
+                    "kinesis_shard_not_finished",
+                    stream=self.stream,
+                    shard=s.info.shard_id,
+                    hint="its final state was not checkpointed; "
+                    "it is read again from its last checkpoint",
+                )
                 continue
             position = self._positions.setdefault(s.info.shard_id, ShardPosition())
             if offset is not None and offset in s.returned:
                 position.add(offset, s.returned[offset])
             position.finished = True
-            log.info("kinesis_shard_finished", stream=self.stream, shard=s.info.shard_id,
-                     records=s.next_offset)
+            log.info(
+                "kinesis_shard_finished",
+                stream=self.stream,
+                shard=s.info.shard_id,
+                records=s.next_offset,
+            )
         self._save_positions()
         self._count_shards()
         new = readable_shards(self._listing, self._finished(), set(self._shards))
@@ -545,9 +552,13 @@ class KinesisSource(PartitionedSource):
             shard.skip = offset
             if offset:
                 shard.start_type = "TRIM_HORIZON"
-                log.warning("kinesis_position_unknown", shard=shard.info.shard_id, offset=offset,
-                            hint="no committed position at or before the checkpoint: counting "
-                                 "from the trim horizon")
+                log.warning(
+                    "kinesis_position_unknown",
+                    shard=shard.info.shard_id,
+                    offset=offset,
+                    hint="no committed position at or before the checkpoint: counting "
+                    "from the trim horizon",
+                )
 
     def pause(self, partitions: Sequence[Partition]) -> None:
         for p in partitions:
@@ -582,9 +593,13 @@ class KinesisSource(PartitionedSource):
         try:
             self.positions_store.save(self._positions)
         except OSError as exc:
-            log.warning("positions_not_saved", path=str(self.positions_store.path),
-                        error=exc.strerror, hint="the checkpoint keeps detector state; records "
-                        "since the previous position are skipped on restart")
+            log.warning(
+                "positions_not_saved",
+                path=str(self.positions_store.path),
+                error=exc.strerror,
+                hint="the checkpoint keeps detector state; records "
+                "since the previous position are skipped on restart",
+            )
             return False
         return True
 

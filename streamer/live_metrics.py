@@ -44,22 +44,42 @@ class LiveMetrics:
         self.endpoint = endpoint
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.lag = Gauge("driftstream_kafka_consumer_lag", "Records not yet processed",
-                         ["endpoint", "topic", "partition"], registry=r)
-        self.assigned = Gauge("driftstream_kafka_partitions_assigned",
-                              "Partitions held by this process", ["endpoint"], registry=r)
-        self.rebalances = Counter("driftstream_kafka_rebalances", "Partition changes",
-                                  ["endpoint", "change"], registry=r)
-        self.broker_errors = Counter(
-            "driftstream_broker_errors", "Failed broker operations, retried after back-off",
-            ["endpoint", "operation"], registry=r,
+        self.lag = Gauge(
+            "driftstream_kafka_consumer_lag",
+            "Records not yet processed",
+            ["endpoint", "topic", "partition"],
+            registry=r,
         )
-        self.checkpoints = Counter("driftstream_checkpoints", "Partition checkpoints written",
-                                   ["endpoint", "trigger"], registry=r)
-        self.commits = Counter("driftstream_offset_commits", "Offset commits",
-                               ["endpoint", "outcome"], registry=r)
-        self.dead_letters = Counter("driftstream_dead_letters", "Rejected records sent on",
-                                    ["endpoint", "outcome"], registry=r)
+        self.assigned = Gauge(
+            "driftstream_kafka_partitions_assigned",
+            "Partitions held by this process",
+            ["endpoint"],
+            registry=r,
+        )
+        self.rebalances = Counter(
+            "driftstream_kafka_rebalances", "Partition changes", ["endpoint", "change"], registry=r
+        )
+        self.broker_errors = Counter(
+            "driftstream_broker_errors",
+            "Failed broker operations, retried after back-off",
+            ["endpoint", "operation"],
+            registry=r,
+        )
+        self.checkpoints = Counter(
+            "driftstream_checkpoints",
+            "Partition checkpoints written",
+            ["endpoint", "trigger"],
+            registry=r,
+        )
+        self.commits = Counter(
+            "driftstream_offset_commits", "Offset commits", ["endpoint", "outcome"], registry=r
+        )
+        self.dead_letters = Counter(
+            "driftstream_dead_letters",
+            "Rejected records sent on",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
         for op in OPERATIONS:  # present from the start, so rate() works from the first error
             self.broker_errors.labels(endpoint, op)
 
@@ -88,7 +108,8 @@ class PartitionDriftCollector(Collector):
             "driftstream_drift_statistic", "Latest drift or quality statistic", labels=labels
         )
         threshold = GaugeMetricFamily(
-            "driftstream_drift_threshold", "Threshold the statistic is compared with",
+            "driftstream_drift_threshold",
+            "Threshold the statistic is compared with",
             labels=labels,
         )
         active = GaugeMetricFamily(

@@ -115,7 +115,10 @@ def publish(
     options = {**client_options, "bootstrap_servers": list(target.bootstrap_servers)}
     try:
         producer = producer_factory(
-            **options, acks="all", linger_ms=20, batch_size=512 * 1024,
+            **options,
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
             max_request_size=MAX_RECORD_BYTES,
         )
     except KafkaError as exc:

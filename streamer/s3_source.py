@@ -66,9 +66,7 @@ def list_capture_objects(client: Any, bucket: str, prefix: str) -> list[S3Object
     where = f"s3://{bucket}/{prefix}"
     found: list[S3Object] = []
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
                 key = str(item["Key"])
                 if not key.endswith("/") and is_capture_name(key):
@@ -155,8 +153,13 @@ class _ObjectBody(io.RawIOBase):
                 f"{aws.describe(exc)}"
             ) from None
         delay = self._backoff.next_delay()
-        log.warning("s3_read_retry", object=where, at_byte=self._position,
-                    error=aws.describe(exc), retry_in_s=round(delay, 2))
+        log.warning(
+            "s3_read_retry",
+            object=where,
+            at_byte=self._position,
+            error=aws.describe(exc),
+            retry_in_s=round(delay, 2),
+        )
         self._stop.wait(delay)
         return failures
 
@@ -221,7 +224,5 @@ def capture_source(
 ) -> CaptureObjectsSource:
     """The replay source named on the command line: s3://bucket/prefix, or a local path."""
     if spec.startswith("s3://"):
-        return S3Source(
-            spec, s3_client_factory(settings), max_line_bytes=max_line_bytes, stop=stop
-        )
+        return S3Source(spec, s3_client_factory(settings), max_line_bytes=max_line_bytes, stop=stop)
     return FileSource(Path(spec), max_line_bytes=max_line_bytes)

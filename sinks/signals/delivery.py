@@ -41,22 +41,28 @@ class SignalMetrics:
     def __init__(self, endpoint: str, targets: Sequence[str], registry: CollectorRegistry):
         self.endpoint = endpoint
         self.recorded = Counter(
-            "driftstream_signals_recorded", "Retrain signals written to the outbox",
-            ["endpoint"], registry=registry,
+            "driftstream_signals_recorded",
+            "Retrain signals written to the outbox",
+            ["endpoint"],
+            registry=registry,
         )
         self.duplicates = Counter(
             "driftstream_signals_duplicate",
             "Retrain signals decided again whose key the outbox already held (not re-delivered)",
-            ["endpoint"], registry=registry,
+            ["endpoint"],
+            registry=registry,
         )
         self.deliveries = Counter(
             "driftstream_signal_deliveries",
             "Delivery attempts per target: delivered, failed (retried) or given_up",
-            ["endpoint", "target", "outcome"], registry=registry,
+            ["endpoint", "target", "outcome"],
+            registry=registry,
         )
         self.pending = Gauge(
-            "driftstream_signals_pending", "Signals not yet delivered to a target",
-            ["endpoint", "target"], registry=registry,
+            "driftstream_signals_pending",
+            "Signals not yet delivered to a target",
+            ["endpoint", "target"],
+            registry=registry,
         )
         self.recorded.labels(endpoint)
         self.duplicates.labels(endpoint)
@@ -132,9 +138,7 @@ class _Deliverer:
         while True:
             next_due = self._round()
             with self._cond:
-                if self._closing and (
-                    self.deliverable() == 0 or self.clock() >= self._deadline
-                ):
+                if self._closing and (self.deliverable() == 0 or self.clock() >= self._deadline):
                     return
                 if not self._wake:
                     wait = next_due - self.clock()
@@ -151,8 +155,7 @@ class _Deliverer:
         for state in self.states:
             name = state.target.name
             todo = [
-                sig for sig, missing in pending
-                if name in missing and sig.key not in state.given_up
+                sig for sig, missing in pending if name in missing and sig.key not in state.given_up
             ]
             self.metrics.pending.labels(self.metrics.endpoint, name).set(len(todo))
             for signal in todo:
@@ -164,7 +167,8 @@ class _Deliverer:
                     break
             self.metrics.pending.labels(self.metrics.endpoint, name).set(
                 sum(
-                    1 for sig, missing in self.outbox.pending([name])
+                    1
+                    for sig, missing in self.outbox.pending([name])
                     if sig.key not in state.given_up
                 )
             )
@@ -178,22 +182,37 @@ class _Deliverer:
             if not exc.retryable:
                 state.given_up.add(signal.key)
                 self.metrics.deliveries.labels(self.metrics.endpoint, name, "given_up").inc()
-                log.error("signal_not_deliverable", target=name, key=signal.key,
-                          error=str(exc), hint="retried at the next start")
+                log.error(
+                    "signal_not_deliverable",
+                    target=name,
+                    key=signal.key,
+                    error=str(exc),
+                    hint="retried at the next start",
+                )
                 return True  # the next signal may still go through
             delay = state.backoff.next_delay()
             if exc.retry_after is not None:
                 delay = max(delay, exc.retry_after)
             state.retry_at = self.clock() + delay
             self.metrics.deliveries.labels(self.metrics.endpoint, name, "failed").inc()
-            log.warning("signal_delivery_failed", target=name, key=signal.key, error=str(exc),
-                        retry_in_s=round(delay, 2), failures=state.backoff.failures)
+            log.warning(
+                "signal_delivery_failed",
+                target=name,
+                key=signal.key,
+                error=str(exc),
+                retry_in_s=round(delay, 2),
+                failures=state.backoff.failures,
+            )
             return False
         except Exception as exc:  # a bug in a target must not stop the other targets
             state.given_up.add(signal.key)
             self.metrics.deliveries.labels(self.metrics.endpoint, name, "given_up").inc()
-            log.error("signal_target_crashed", target=name, key=signal.key,
-                      error=f"{type(exc).__name__}: {exc}")
+            log.error(
+                "signal_target_crashed",
+                target=name,
+                key=signal.key,
+                error=f"{type(exc).__name__}: {exc}",
+            )
             return True
         state.backoff.reset()
         state.retry_at = 0.0
@@ -201,8 +220,9 @@ class _Deliverer:
             self.outbox.mark_delivered(signal.key, name)
         except OSError as exc:
             # delivered but not recorded: at-least-once, it may be delivered again after a restart
-            log.warning("signal_delivery_not_recorded", target=name, key=signal.key,
-                        error=exc.strerror)
+            log.warning(
+                "signal_delivery_not_recorded", target=name, key=signal.key, error=exc.strerror
+            )
         self.metrics.deliveries.labels(self.metrics.endpoint, name, "delivered").inc()
         log.info("signal_delivered", target=name, key=signal.key, endpoint=signal.endpoint)
         return True
@@ -261,12 +281,19 @@ class SignalDeliverySink(Sink):
             signal = Signal.from_event(self._new[0])
             if self.outbox.record(signal):
                 self.metrics.recorded.labels(self.metrics.endpoint).inc()
-                log.info("signal_recorded", key=signal.key, endpoint=signal.endpoint,
-                         features=signal.document.get("features"))
+                log.info(
+                    "signal_recorded",
+                    key=signal.key,
+                    endpoint=signal.endpoint,
+                    features=signal.document.get("features"),
+                )
             else:
                 self.metrics.duplicates.labels(self.metrics.endpoint).inc()
-                log.info("signal_duplicate", key=signal.key,
-                         hint="already in the outbox; not delivered again")
+                log.info(
+                    "signal_duplicate",
+                    key=signal.key,
+                    hint="already in the outbox; not delivered again",
+                )
             self._new.pop(0)
         self._deliverer.notify()
 
@@ -277,8 +304,9 @@ class SignalDeliverySink(Sink):
         self._deliverer.close(self.close_timeout)
         left = self._deliverer.deliverable()
         if left:
-            log.warning("signals_pending_at_exit", deliveries=left,
-                        hint="delivered at the next start")
+            log.warning(
+                "signals_pending_at_exit", deliveries=left, hint="delivered at the next start"
+            )
         for target, _ in self.targets:
             target.close()
         self.outbox.close()

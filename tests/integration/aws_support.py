@@ -113,7 +113,11 @@ def run_cli(
 def start_cli(*args: str, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [*DRIFTSTREAM, *args], cwd=cwd, env=env(), stdout=out, stderr=subprocess.STDOUT,
+            [*DRIFTSTREAM, *args],
+            cwd=cwd,
+            env=env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
 

@@ -22,7 +22,8 @@ def live_baseline(tmp_path_factory: pytest.TempPathFactory) -> LiveBaseline:
     """A baseline built by `driftstream baseline` from generated training data."""
     root = tmp_path_factory.mktemp("live-baseline")
     (root / "training.csv").write_text(training_csv(20_000, seed=1))
-    done = driftstream("baseline", "training.csv", "--out", "baseline",
-                       "--label-column", "prediction", cwd=root)
+    done = driftstream(
+        "baseline", "training.csv", "--out", "baseline", "--label-column", "prediction", cwd=root
+    )
     assert done.returncode == 0, done.stderr
     return LiveBaseline(root / "baseline", root / "calibration")

@@ -113,22 +113,27 @@ class LiveSetup:
         tree["baseline"] = str(self.baseline)
         kafka = tree["sources"]["kafka"]
         kafka.update(
-            bootstrap_servers=self.bootstrap, topics=[self.topic], group_id=self.group,
-            session_timeout_ms=4000, heartbeat_interval_ms=1000, max_poll_interval_ms=30_000,
-            poll_timeout_ms=200, max_poll_records=1000, request_timeout_ms=10_000,
+            bootstrap_servers=self.bootstrap,
+            topics=[self.topic],
+            group_id=self.group,
+            session_timeout_ms=4000,
+            heartbeat_interval_ms=1000,
+            max_poll_interval_ms=30_000,
+            poll_timeout_ms=200,
+            max_poll_records=1000,
+            request_timeout_ms=10_000,
         )
         kafka["retry"] = {"initial_seconds": 0.2, "max_seconds": 2.0}
         tree["checkpoint"].update(
             directory=str(self.checkpoints), interval_seconds=0.5, every_records=1500
         )
         tree["sinks"].update(
-            events_file=str(events_file), dead_letter_topic=self.dead_letter_topic,
+            events_file=str(events_file),
+            dead_letter_topic=self.dead_letter_topic,
             output_topic=self.output_topic,
         )
         tree["metrics"]["port"] = 0
-        tree.setdefault("detectors", {})["calibration"] = {
-            "cache_dir": str(self.calibration_cache)
-        }
+        tree.setdefault("detectors", {})["calibration"] = {"cache_dir": str(self.calibration_cache)}
         for dotted, value in changes.items():
             node = tree
             *parents, last = dotted.split(".")
@@ -170,8 +175,13 @@ class LiveSetup:
 
 def driftstream(*args: str, cwd: Path, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*DRIFTSTREAM, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        check=False, stdin=subprocess.DEVNULL,
+        [*DRIFTSTREAM, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -183,7 +193,10 @@ class LiveProcess:
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [*DRIFTSTREAM, "--log-level", "info", "run", "--config", str(config)],
-            cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
 
     def alive(self) -> bool:
@@ -257,8 +270,12 @@ def live_processes() -> Iterator[list[LiveProcess]]:
 
 
 def wait_until(
-    condition: Callable[[], bool], *, timeout: float, what: str,
-    watch: Sequence[LiveProcess] = (), interval: float = 0.2,
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    watch: Sequence[LiveProcess] = (),
+    interval: float = 0.2,
 ) -> None:
     """Poll `condition`; fail with `what` on timeout, or at once when a watched process died."""
     deadline = time.monotonic() + timeout
@@ -277,14 +294,25 @@ def wait_until(
 
 
 def produce(
-    bootstrap: str, topic: str, lines: Sequence[bytes], *, partition: int | None = None,
-    key: bytes = b"default", rate: float | None = None, stop: threading.Event | None = None,
+    bootstrap: str,
+    topic: str,
+    lines: Sequence[bytes],
+    *,
+    partition: int | None = None,
+    key: bytes = b"default",
+    rate: float | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Produce `lines` in order (idempotent producer: no reordering, no duplicates on retry);
     at `rate` records per second when given."""
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all",
-                             delivery_timeout_ms=180_000, request_timeout_ms=10_000,
-                             reconnect_backoff_max_ms=1000)
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=5,
+        acks="all",
+        delivery_timeout_ms=180_000,
+        request_timeout_ms=10_000,
+        reconnect_backoff_max_ms=1000,
+    )
     try:
         started = time.monotonic()
         for i, line in enumerate(lines):
@@ -314,8 +342,12 @@ def consume_all(
 ) -> list[Consumed]:
     """Every record of `topic` from the beginning, once at least `at_least` arrived (then what
     else arrives within a second)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             auto_offset_reset="earliest", enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
     try:
         deadline = time.monotonic() + timeout
         parts: set[int] | None = None
@@ -331,8 +363,7 @@ def consume_all(
             polled = consumer.poll(timeout_ms=200)
             for records in polled.values():
                 out.extend(
-                    Consumed(r.partition, r.offset, r.key, r.value or b"",
-                             dict(r.headers))
+                    Consumed(r.partition, r.offset, r.key, r.value or b"", dict(r.headers))
                     for r in records
                 )
             if len(out) >= at_least:
@@ -363,7 +394,8 @@ def key_of(event: dict[str, Any]) -> EventKey:
 def keys(events: Sequence[dict[str, Any]], *, partition: int | None = None) -> list[EventKey]:
     """Event identities (kind, feature, detector, record_index), summaries left out."""
     return [
-        key_of(e) for e in events
+        key_of(e)
+        for e in events
         if e["kind"] != "summary" and (partition is None or e.get("partition") == partition)
     ]
 
@@ -371,7 +403,16 @@ def keys(events: Sequence[dict[str, Any]], *, partition: int | None = None) -> l
 def reference_events(capture: Path, config: Path, workdir: Path) -> list[dict[str, Any]]:
     """What `driftstream replay` of the same file reports (the uninterrupted truth)."""
     out = workdir / f"reference-{suffix()}.jsonl"
-    done = driftstream("replay", str(capture), "--config", str(config), "--events-out", str(out),
-                       "--metrics-port", "0", cwd=workdir)
+    done = driftstream(
+        "replay",
+        str(capture),
+        "--config",
+        str(config),
+        "--events-out",
+        str(out),
+        "--metrics-port",
+        "0",
+        cwd=workdir,
+    )
     assert done.returncode == 0, done.stderr
     return read_events(out)

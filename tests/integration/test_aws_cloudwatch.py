@@ -87,8 +87,9 @@ def test_model_monitor_metrics_read_back(moto_server: MotoServer, tmp_path: Path
     drift_checked = sorted(f for f, d in current if d == "baseline_drift_check")
     assert {"age", "balance", "country"} <= set(drift_checked)
     for feature in drift_checked:
-        (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE,
-                               f"feature_baseline_drift_{feature}", dims)
+        (point,) = _statistics(
+            cw, MODEL_MONITOR_NAMESPACE, f"feature_baseline_drift_{feature}", dims
+        )
         assert point["SampleCount"] == 1
         assert point["Sum"] == pytest.approx(current[(feature, "baseline_drift_check")][0])
     (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE, "feature_non_null_session_seconds", dims)
@@ -144,8 +145,10 @@ def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
     ]
     wide_dims = [{"Name": f"d{k:02d}", "Value": chr(97 + k % 26) * 1024} for k in range(30)]
     wide = [
-        Datum(namespace, {"MetricName": "wide", "Dimensions": wide_dims, "Value": float(i),
-                          "Timestamp": now})
+        Datum(
+            namespace,
+            {"MetricName": "wide", "Dimensions": wide_dims, "Value": float(i), "Timestamp": now},
+        )
         for i in range(100)
     ]
     sender.start()
@@ -158,9 +161,12 @@ def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
     assert max(calls) == 1000
     assert len(calls) >= 3 + 3  # 2,500 in 3 calls; 100 data of ~31 KB need at least 3
     assert max(bodies) <= 1_000_000
-    assert registry.get_sample_value(
-        "driftstream_cloudwatch_metrics_sent_total", {"endpoint": "limits"}
-    ) == 2600
+    assert (
+        registry.get_sample_value(
+            "driftstream_cloudwatch_metrics_sent_total", {"endpoint": "limits"}
+        )
+        == 2600
+    )
     names: set[str] = set()
     for page in cw.get_paginator("list_metrics").paginate(Namespace=namespace):
         names.update(m["MetricName"] for m in page["Metrics"])

@@ -72,8 +72,7 @@ class _Collect(BatchingSink):
 
 def _config(tmp_path: Path, url: str, **sections: Any) -> Config:
     tree = s.base_config(url, metrics={"enabled": False}, **sections)
-    tree["aws"].update({"max_attempts": 1, "connect_timeout_seconds": 1,
-                        "read_timeout_seconds": 5})
+    tree["aws"].update({"max_attempts": 1, "connect_timeout_seconds": 1, "read_timeout_seconds": 5})
     return load_config(s.write_config(tmp_path / "c.yaml", tree))
 
 
@@ -87,17 +86,29 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
     queue, queue_arn = s.sqs_queue(url, s.unique("q"))
     sns = s.client(url, "sns")
     topic = sns.create_topic(Name=s.unique("retrain"))["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
     fast = {"initial_seconds": 0.2, "max_seconds": 1.0}
     config = _config(
-        tmp_path, url, endpoint=s.unique("churn"),
+        tmp_path,
+        url,
+        endpoint=s.unique("churn"),
         sinks={
-            "cloudwatch": {"monitoring_schedule": "dq", "interval_seconds": 0,
-                           "max_buffered": 60, "retry": fast},
+            "cloudwatch": {
+                "monitoring_schedule": "dq",
+                "interval_seconds": 0,
+                "max_buffered": 60,
+                "retry": fast,
+            },
             "signal_outbox": str(tmp_path / "outbox"),
-            "signals": [{"type": "sns", "topic_arn": topic, "retry": fast},
-                        {"type": "file", "path": str(tmp_path / "signals.jsonl")}],
+            "signals": [
+                {"type": "sns", "topic_arn": topic, "retry": fast},
+                {"type": "file", "path": str(tmp_path / "signals.jsonl")},
+            ],
             "flush_timeout_seconds": 1,
         },
     )
@@ -105,8 +116,12 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
 
     # the same records without any outage: what monitoring must still find
     reference = _Collect()
-    ref_parts = build_parts(config.model_copy(update={"sinks": config.sinks.model_copy(
-        update={"cloudwatch": None, "signals": ()})}), metrics_required=False)
+    ref_parts = build_parts(
+        config.model_copy(
+            update={"sinks": config.sinks.model_copy(update={"cloudwatch": None, "signals": ()})}
+        ),
+        metrics_required=False,
+    )
     Pipeline(IterSource(iter(lines)), ref_parts.decoder, ref_parts.monitor, [reference]).run()
 
     parts = build_parts(config, metrics_required=False)
@@ -126,15 +141,22 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
         if batches[0] == 1:
             endpoint.stop()  # AWS goes away after the first batch
 
-    Pipeline(IterSource(iter(lines)), parts.decoder, parts.monitor, sinks, batch_size=1000,
-             progress=after_batch).run()
+    Pipeline(
+        IterSource(iter(lines)),
+        parts.decoder,
+        parts.monitor,
+        sinks,
+        batch_size=1000,
+        progress=after_batch,
+    ).run()
 
     # monitoring went on: the same events as without the outage
     assert [e.to_dict() for e in collect.events[:-1]] == [
         e.to_dict() for e in reference.events[:-1]
     ]
-    key = next(e.extra["idempotency_key"] for e in collect.events
-               if e.kind.value == "retrain_signal")
+    key = next(
+        e.extra["idempotency_key"] for e in collect.events if e.kind.value == "retrain_signal"
+    )
     # the signal is in the outbox and in the local file, not yet on SNS
     assert signals.outbox.get(key) is not None
     file_target = f"file:{tmp_path / 'signals.jsonl'}"
@@ -143,13 +165,28 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
     assert not signals.outbox.delivered(key, f"sns:{topic}")
     # 12 flushes of ~30 metric data each, 60 kept: the oldest were dropped and counted
     endpoint_label = config.endpoint
-    overflow = _sample(registry, "driftstream_cloudwatch_metrics_dropped_total",
-                       endpoint=endpoint_label, reason="overflow")
+    overflow = _sample(
+        registry,
+        "driftstream_cloudwatch_metrics_dropped_total",
+        endpoint=endpoint_label,
+        reason="overflow",
+    )
     assert overflow > 0
-    assert 0 < _sample(registry, "driftstream_cloudwatch_metrics_buffered",
-                       endpoint=endpoint_label) <= 60
-    assert _sample(registry, "driftstream_signal_deliveries_total", endpoint=endpoint_label,
-                   target=f"sns:{topic}", outcome="failed") >= 1
+    assert (
+        0
+        < _sample(registry, "driftstream_cloudwatch_metrics_buffered", endpoint=endpoint_label)
+        <= 60
+    )
+    assert (
+        _sample(
+            registry,
+            "driftstream_signal_deliveries_total",
+            endpoint=endpoint_label,
+            target=f"sns:{topic}",
+            outcome="failed",
+        )
+        >= 1
+    )
 
     endpoint.start()  # back, same port, same state
     assert cw.wait_sent(30)
@@ -159,44 +196,71 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
     assert signals.outbox.delivered(key, f"sns:{topic}")
     for sink in sinks:
         sink.close()
-    assert _sample(registry, "driftstream_cloudwatch_metrics_dropped_total",
-                   endpoint=endpoint_label, reason="shutdown") == 0
+    assert (
+        _sample(
+            registry,
+            "driftstream_cloudwatch_metrics_dropped_total",
+            endpoint=endpoint_label,
+            reason="shutdown",
+        )
+        == 0
+    )
 
     # what was kept reached CloudWatch, and so did the count of what was not
     cwc = s.client(url, "cloudwatch")
     now = dt.datetime.now(dt.UTC)
-    dims = [{"Name": "Endpoint", "Value": endpoint_label},
-            {"Name": "MonitoringSchedule", "Value": "dq"}]
+    dims = [
+        {"Name": "Endpoint", "Value": endpoint_label},
+        {"Name": "MonitoringSchedule", "Value": "dq"},
+    ]
     points = cwc.get_metric_statistics(
-        Namespace=MODEL_MONITOR_NAMESPACE, MetricName="feature_data_age", Dimensions=dims,
-        StartTime=now - dt.timedelta(minutes=15), EndTime=now + dt.timedelta(minutes=5),
-        Period=3600, Statistics=["SampleCount"],
+        Namespace=MODEL_MONITOR_NAMESPACE,
+        MetricName="feature_data_age",
+        Dimensions=dims,
+        StartTime=now - dt.timedelta(minutes=15),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=3600,
+        Statistics=["SampleCount"],
     )["Datapoints"]
     assert points and points[0]["SampleCount"] >= 1000  # the last batches' values at least
     dropped = cwc.get_metric_statistics(
-        Namespace="driftstream", MetricName="MetricsDropped",
+        Namespace="driftstream",
+        MetricName="MetricsDropped",
         Dimensions=[{"Name": "Endpoint", "Value": endpoint_label}],
-        StartTime=now - dt.timedelta(minutes=15), EndTime=now + dt.timedelta(minutes=5),
-        Period=3600, Statistics=["Sum"],
+        StartTime=now - dt.timedelta(minutes=15),
+        EndTime=now + dt.timedelta(minutes=5),
+        Period=3600,
+        Statistics=["Sum"],
     )["Datapoints"]
     assert dropped and dropped[0]["Sum"] <= overflow
 
 
-def test_pending_signal_is_delivered_after_a_restart(
-    endpoint: Endpoint, tmp_path: Path
-) -> None:
+def test_pending_signal_is_delivered_after_a_restart(endpoint: Endpoint, tmp_path: Path) -> None:
     """Decided while SNS is away, then the process ends: the next start delivers it."""
     url = endpoint.url
     queue, queue_arn = s.sqs_queue(url, s.unique("q"))
     sns = s.client(url, "sns")
     topic = sns.create_topic(Name=s.unique("retrain"))["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
     config = _config(
-        tmp_path, url,
-        sinks={"signal_outbox": str(tmp_path / "outbox"), "flush_timeout_seconds": 0.5,
-               "signals": [{"type": "sns", "topic_arn": topic,
-                            "retry": {"initial_seconds": 0.2, "max_seconds": 0.5}}]},
+        tmp_path,
+        url,
+        sinks={
+            "signal_outbox": str(tmp_path / "outbox"),
+            "flush_timeout_seconds": 0.5,
+            "signals": [
+                {
+                    "type": "sns",
+                    "topic_arn": topic,
+                    "retry": {"initial_seconds": 0.2, "max_seconds": 0.5},
+                }
+            ],
+        },
     )
     parts = build_parts(config, metrics_required=False)
     outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
@@ -229,14 +293,21 @@ def test_kinesis_source_rides_out_an_outage(endpoint: Endpoint, tmp_path: Path) 
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     lines = s.traffic()[:6000]
     for i in range(0, len(lines), 500):
-        kinesis.put_records(StreamName=stream, Records=[
-            {"Data": line, "PartitionKey": "churn"} for line in lines[i : i + 500]
-        ])
+        kinesis.put_records(
+            StreamName=stream,
+            Records=[{"Data": line, "PartitionKey": "churn"} for line in lines[i : i + 500]],
+        )
     config = _config(
-        tmp_path, url,
-        sources={"kinesis": {"stream_name": stream, "max_records_per_call": 500,
-                             "idle_poll_seconds": 0.2,
-                             "retry": {"initial_seconds": 0.2, "max_seconds": 1.0}}},
+        tmp_path,
+        url,
+        sources={
+            "kinesis": {
+                "stream_name": stream,
+                "max_records_per_call": 500,
+                "idle_poll_seconds": 0.2,
+                "retry": {"initial_seconds": 0.2, "max_seconds": 1.0},
+            }
+        },
         checkpoint={"directory": str(tmp_path / "ckpt"), "interval_seconds": 0.3},
         sinks={"events_file": str(tmp_path / "events.jsonl")},
     )
@@ -246,6 +317,7 @@ def test_kinesis_source_rides_out_an_outage(endpoint: Endpoint, tmp_path: Path) 
     runner = threading.Thread(target=lambda: result.update(summary=parts.service.run()))
     runner.start()
     try:
+
         def processed() -> int:
             return sum(v or 0 for v in parts.service.positions().values())
 
@@ -260,10 +332,20 @@ def test_kinesis_source_rides_out_an_outage(endpoint: Endpoint, tmp_path: Path) 
         runner.join(60)
         parts.close()
     registry = parts.metrics.registry
-    errors = _sample(registry, "driftstream_kinesis_errors_total", endpoint="churn",
-                     stream=stream, operation="get_records")
+    errors = _sample(
+        registry,
+        "driftstream_kinesis_errors_total",
+        endpoint="churn",
+        stream=stream,
+        operation="get_records",
+    )
     assert errors >= 1
     assert result["summary"].records_read == len(lines)
-    gauge = _sample(registry, "driftstream_kinesis_millis_behind_latest", endpoint="churn",
-                    stream=stream, shard="shardId-000000000000")
+    gauge = _sample(
+        registry,
+        "driftstream_kinesis_millis_behind_latest",
+        endpoint="churn",
+        stream=stream,
+        shard="shardId-000000000000",
+    )
     assert gauge == 0

@@ -26,9 +26,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def published(
-    moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, Any]:
+def published(moto_server: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """A 2-shard stream holding the traffic, put there by `driftstream replay --to kinesis://`,
     and the events of `driftstream replay` of the same file."""
     root = tmp_path_factory.mktemp("kinesis")
@@ -36,12 +34,20 @@ def published(
     s.client(moto_server.endpoint_url, "kinesis").create_stream(StreamName=stream, ShardCount=2)
     capture = s.write_lines(root / "capture.jsonl", s.traffic())
     config = s.write_config(root / "replay.yaml", s.base_config(moto_server.endpoint_url))
-    done = s.run_cli("replay", str(capture), "--config", str(config), "--to",
-                     f"kinesis://{stream}", cwd=root)
+    done = s.run_cli(
+        "replay", str(capture), "--config", str(config), "--to", f"kinesis://{stream}", cwd=root
+    )
     assert done.returncode == 0, done.stderr
     assert f"published {s.N_RECORDS} of {s.N_RECORDS} records" in done.stderr
-    done = s.run_cli("replay", str(capture), "--config", str(config), "--events-out",
-                     "file-events.jsonl", cwd=root)
+    done = s.run_cli(
+        "replay",
+        str(capture),
+        "--config",
+        str(config),
+        "--events-out",
+        "file-events.jsonl",
+        cwd=root,
+    )
     assert done.returncode == 0, done.stderr
     expected = s.comparable(s.read_events(root / "file-events.jsonl"))
     assert any(e["kind"] == "retrain_signal" for e in expected)
@@ -51,11 +57,20 @@ def published(
 def _live_config(root: Path, endpoint_url: str, stream: str, name: str) -> Path:
     tree = s.base_config(
         endpoint_url,
-        sources={"kinesis": {"stream_name": stream, "application": name,
-                             "max_records_per_call": 500, "idle_poll_seconds": 0.2,
-                             "shard_refresh_seconds": 5}},
-        checkpoint={"directory": str(root / name / "checkpoints"), "interval_seconds": 0.5,
-                    "every_records": 1000},
+        sources={
+            "kinesis": {
+                "stream_name": stream,
+                "application": name,
+                "max_records_per_call": 500,
+                "idle_poll_seconds": 0.2,
+                "shard_refresh_seconds": 5,
+            }
+        },
+        checkpoint={
+            "directory": str(root / name / "checkpoints"),
+            "interval_seconds": 0.5,
+            "every_records": 1000,
+        },
         sinks={"events_file": str(root / name / "events.jsonl")},
     )
     return s.write_config(root / f"{name}.yaml", tree)
@@ -83,8 +98,9 @@ def test_run_on_kinesis_gives_the_events_of_a_file_replay(
     config = _live_config(root, moto_server.endpoint_url, stream, "whole")
     process = s.start_cli("run", "--config", str(config), cwd=root, log=root / "whole.log")
     try:
-        s.wait_for(lambda: _committed(root, "whole", stream) >= s.N_RECORDS, 120,
-                   "every record committed")
+        s.wait_for(
+            lambda: _committed(root, "whole", stream) >= s.N_RECORDS, 120, "every record committed"
+        )
     finally:
         _stop(process)
     live = s.read_events(root / "whole" / "events.jsonl")
@@ -117,11 +133,15 @@ def test_kill_and_restart_mid_stream_loses_nothing(
     at_kill = _committed(root, "crash", stream)
     assert at_kill < s.N_RECORDS, "the run finished before it could be killed mid-stream"
 
-    second = s.start_cli("--log-level", "info", "run", "--config", str(config), cwd=root,
-                         log=root / "crash.log")
+    second = s.start_cli(
+        "--log-level", "info", "run", "--config", str(config), cwd=root, log=root / "crash.log"
+    )
     try:
-        s.wait_for(lambda: _committed(root, "crash", stream) >= s.N_RECORDS, 120,
-                   "every record committed after the restart")
+        s.wait_for(
+            lambda: _committed(root, "crash", stream) >= s.N_RECORDS,
+            120,
+            "every record committed after the restart",
+        )
     finally:
         _stop(second)
     live = s.comparable(s.read_events(root / "crash" / "events.jsonl"))
@@ -146,8 +166,15 @@ def test_unknown_stream_is_one_line_and_exit_2(moto_server: MotoServer, tmp_path
     assert "Traceback" not in done.stderr
 
     capture = s.write_lines(tmp_path / "c.jsonl", s.traffic()[:10])
-    done = s.run_cli("replay", str(capture), "--config", str(tmp_path / "nostream.yaml"),
-                     "--to", "kinesis://no-such-stream", cwd=tmp_path)
+    done = s.run_cli(
+        "replay",
+        str(capture),
+        "--config",
+        str(tmp_path / "nostream.yaml"),
+        "--to",
+        "kinesis://no-such-stream",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().startswith("driftstream: error: kinesis stream 'no-such-stream'")
 
@@ -228,16 +255,19 @@ def test_children_follow_a_drained_parent(
     kinesis = s.client(moto_server.endpoint_url, "kinesis")
     stream = s.unique("split")
     kinesis.create_stream(StreamName=stream, ShardCount=1)
-    kinesis.put_records(StreamName=stream, Records=[
-        {"Data": b"%d" % i, "PartitionKey": "churn"} for i in range(30)
-    ])
-    kinesis.split_shard(StreamName=stream, ShardToSplit="shardId-000000000000",
-                        NewStartingHashKey=str(2**127))
+    kinesis.put_records(
+        StreamName=stream, Records=[{"Data": b"%d" % i, "PartitionKey": "churn"} for i in range(30)]
+    )
+    kinesis.split_shard(
+        StreamName=stream, ShardToSplit="shardId-000000000000", NewStartingHashKey=str(2**127)
+    )
     settings = AwsSettings(endpoint_url=moto_server.endpoint_url, region=s.REGION)
     positions = PositionStore(tmp_path / "positions.json", stream=stream, application="t")
     source = KinesisSource(
         KinesisSourceSettings(stream_name=stream, poll_timeout_seconds=0),
-        lambda: client("kinesis", settings), positions, stop=threading.Event(),
+        lambda: client("kinesis", settings),
+        positions,
+        stop=threading.Event(),
     )
     listener = _Listener()
     source.setup(listener)

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 def _dummy_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     s.use_dummy_keys(monkeypatch)
 
+
 HOURS = ("2026/11/01/00", "2026/11/01/01", "2026/11/01/02")
 
 
@@ -36,10 +37,16 @@ def _upload(endpoint_url: str, bucket: str, lines: tuple[bytes, ...]) -> None:
         if hour.endswith("01"):
             half = len(part) // 2
             first = b"".join(line + b"\n" for line in part[:half])
-            s3.put_object(Bucket=bucket, Key=f"{prefix}/{hour}/10-00-000-b.jsonl",
-                          Body=gzip.compress(body[len(first) :]))
-            s3.put_object(Bucket=bucket, Key=f"{prefix}/{hour}/05-00-000-a.jsonl.gz",
-                          Body=gzip.compress(first))
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"{prefix}/{hour}/10-00-000-b.jsonl",
+                Body=gzip.compress(body[len(first) :]),
+            )
+            s3.put_object(
+                Bucket=bucket,
+                Key=f"{prefix}/{hour}/05-00-000-a.jsonl.gz",
+                Body=gzip.compress(first),
+            )
         else:
             s3.put_object(Bucket=bucket, Key=f"{prefix}/{hour}/00-00-000-x.jsonl", Body=body)
     s3.put_object(Bucket=bucket, Key=f"{prefix}/README.txt", Body=b"not a capture file")
@@ -53,11 +60,25 @@ def test_s3_replay_equals_the_local_replay(moto_server: MotoServer, tmp_path: Pa
     s.write_lines(tmp_path / "local.jsonl", lines)
     config = s.write_config(tmp_path / "c.yaml", s.base_config(moto_server.endpoint_url))
 
-    done = s.run_cli("replay", f"s3://{bucket}/datacapture/churn", "--config", str(config),
-                     "--events-out", "s3-events.jsonl", cwd=tmp_path)
+    done = s.run_cli(
+        "replay",
+        f"s3://{bucket}/datacapture/churn",
+        "--config",
+        str(config),
+        "--events-out",
+        "s3-events.jsonl",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
-    local = s.run_cli("replay", "local.jsonl", "--config", str(config), "--events-out",
-                      "local-events.jsonl", cwd=tmp_path)
+    local = s.run_cli(
+        "replay",
+        "local.jsonl",
+        "--config",
+        str(config),
+        "--events-out",
+        "local-events.jsonl",
+        cwd=tmp_path,
+    )
     assert local.returncode == 0, local.stderr
 
     from_s3 = s.read_events(tmp_path / "s3-events.jsonl")
@@ -74,8 +95,9 @@ def test_s3_source_order_and_progress(moto_server: MotoServer) -> None:
     bucket = s.unique("progress")
     _upload(moto_server.endpoint_url, bucket, lines)
     settings = AwsSettings(endpoint_url=moto_server.endpoint_url, region=s.REGION)
-    source = S3Source(f"s3://{bucket}/datacapture/", s3_client_factory(settings),
-                      max_line_bytes=1_048_576)
+    source = S3Source(
+        f"s3://{bucket}/datacapture/", s3_client_factory(settings), max_line_bytes=1_048_576
+    )
     keys = [name.rsplit("AllTraffic/", 1)[1] for name in source.names]
     assert keys == [
         "2026/11/01/00/00-00-000-x.jsonl",
@@ -95,8 +117,9 @@ def test_s3_source_order_and_progress(moto_server: MotoServer) -> None:
 
 def test_s3_errors_are_one_line(moto_server: MotoServer, tmp_path: Path) -> None:
     config = s.write_config(tmp_path / "c.yaml", s.base_config(moto_server.endpoint_url))
-    missing = s.run_cli("replay", "s3://no-such-bucket-here/x", "--config", str(config),
-                        cwd=tmp_path)
+    missing = s.run_cli(
+        "replay", "s3://no-such-bucket-here/x", "--config", str(config), cwd=tmp_path
+    )
     assert missing.returncode == 2
     assert missing.stderr.strip() == (
         "driftstream: error: replay source s3://no-such-bucket-here/x: NoSuchBucket: "
@@ -104,8 +127,7 @@ def test_s3_errors_are_one_line(moto_server: MotoServer, tmp_path: Path) -> None
     )
     bucket = s.unique("empty")
     s.client(moto_server.endpoint_url, "s3").create_bucket(Bucket=bucket)
-    empty = s.run_cli("replay", f"s3://{bucket}/nothing", "--config", str(config),
-                      cwd=tmp_path)
+    empty = s.run_cli("replay", f"s3://{bucket}/nothing", "--config", str(config), cwd=tmp_path)
     assert empty.returncode == 2
     assert empty.stderr.strip() == (
         f"driftstream: error: replay source s3://{bucket}/nothing holds no .jsonl or "

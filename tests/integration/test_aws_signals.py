@@ -61,28 +61,42 @@ def _targets(endpoint_url: str) -> dict[str, Any]:
     sns_queue, sns_queue_arn = s.sqs_queue(endpoint_url, s.unique("sns-q"))
     sns = s.client(endpoint_url, "sns")
     topic = sns.create_topic(Name=s.unique("retrain"))["TopicArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=sns_queue_arn,
-                  Attributes={"RawMessageDelivery": "true"})
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=sns_queue_arn,
+        Attributes={"RawMessageDelivery": "true"},
+    )
     events_queue, events_queue_arn = s.sqs_queue(endpoint_url, s.unique("events-q"))
     events = s.client(endpoint_url, "events")
     rule = s.unique("retrain-signals")
-    events.put_rule(Name=rule, EventPattern=json.dumps(
-        {"source": ["driftstream"], "detail-type": ["driftstream.retrain_signal"]}
-    ))
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {"source": ["driftstream"], "detail-type": ["driftstream.retrain_signal"]}
+        ),
+    )
     events.put_targets(Rule=rule, Targets=[{"Id": "queue", "Arn": events_queue_arn}])
     pipeline = s.unique("retrain")
     definition = {
         "Version": "2020-12-01",
-        "Parameters": [{"Name": n, "Type": "String"}
-                       for n in ("Endpoint", "IdempotencyKey", "Features", "Baseline")],
+        "Parameters": [
+            {"Name": n, "Type": "String"}
+            for n in ("Endpoint", "IdempotencyKey", "Features", "Baseline")
+        ],
         "Steps": [],
     }
     s.client(endpoint_url, "sagemaker").create_pipeline(
-        PipelineName=pipeline, PipelineDefinition=json.dumps(definition),
+        PipelineName=pipeline,
+        PipelineDefinition=json.dumps(definition),
         RoleArn="arn:aws:iam::123456789012:role/sagemaker-pipelines",
     )
-    return {"topic": topic, "sns_queue": sns_queue, "events_queue": events_queue,
-            "pipeline": pipeline}
+    return {
+        "topic": topic,
+        "sns_queue": sns_queue,
+        "events_queue": events_queue,
+        "pipeline": pipeline,
+    }
 
 
 def _executions(endpoint_url: str, pipeline: str) -> list[dict[str, Any]]:
@@ -106,9 +120,16 @@ def test_every_target_receives_the_signal_once(
             "signals": [
                 {"type": "sns", "topic_arn": t["topic"]},
                 {"type": "eventbridge"},
-                {"type": "sagemaker_pipeline", "pipeline_name": t["pipeline"],
-                 "parameters": {"Endpoint": "endpoint", "IdempotencyKey": "idempotency_key",
-                                "Features": "features", "Baseline": "evidence.baseline"}},
+                {
+                    "type": "sagemaker_pipeline",
+                    "pipeline_name": t["pipeline"],
+                    "parameters": {
+                        "Endpoint": "endpoint",
+                        "IdempotencyKey": "idempotency_key",
+                        "Features": "features",
+                        "Baseline": "evidence.baseline",
+                    },
+                },
                 {"type": "webhook", "url": webhook.url, "secret": SECRET, "retry": retry},
                 {"type": "file", "path": "signals.jsonl"},
             ],
@@ -117,8 +138,17 @@ def test_every_target_receives_the_signal_once(
     config = s.write_config(tmp_path / "c.yaml", tree)
     s.write_lines(tmp_path / "capture.jsonl", s.traffic())
 
-    done = s.run_cli("--log-level", "info", "replay", "capture.jsonl", "--config", str(config),
-                     "--events-out", "events.jsonl", cwd=tmp_path)
+    done = s.run_cli(
+        "--log-level",
+        "info",
+        "replay",
+        "capture.jsonl",
+        "--config",
+        str(config),
+        "--events-out",
+        "events.jsonl",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     events = s.read_events(tmp_path / "events.jsonl")
     (decided,) = [e for e in events if e["kind"] == "retrain_signal"]
@@ -161,8 +191,17 @@ def test_every_target_receives_the_signal_once(
     assert SECRET not in done.stderr and "token=abc" not in done.stderr
 
     # the same records again: the same key, nothing delivered anywhere a second time
-    again = s.run_cli("--log-level", "info", "replay", "capture.jsonl", "--config",
-                      str(config), "--events-out", "events2.jsonl", cwd=tmp_path)
+    again = s.run_cli(
+        "--log-level",
+        "info",
+        "replay",
+        "capture.jsonl",
+        "--config",
+        str(config),
+        "--events-out",
+        "events2.jsonl",
+        cwd=tmp_path,
+    )
     assert again.returncode == 0, again.stderr
     assert "signal_duplicate" in again.stderr
     (decided_again,) = [

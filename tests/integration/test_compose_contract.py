@@ -118,11 +118,13 @@ def test_the_container_command_monitors_a_broker_and_stops_on_the_stop_signal(
     for key, raw in SERVICE["environment"].items():
         value = str(raw).replace("kafka:9092", kafka_bootstrap)
         env[key] = str(inside(value)) if value.startswith("/") else value
-    env.update({
-        "DRIFTSTREAM__SOURCES__KAFKA__TOPICS": topic,
-        "DRIFTSTREAM__SOURCES__KAFKA__GROUP_ID": f"compose-{name}",
-        "DRIFTSTREAM__METRICS__PORT": "0",
-    })
+    env.update(
+        {
+            "DRIFTSTREAM__SOURCES__KAFKA__TOPICS": topic,
+            "DRIFTSTREAM__SOURCES__KAFKA__GROUP_ID": f"compose-{name}",
+            "DRIFTSTREAM__METRICS__PORT": "0",
+        }
+    )
     config = str(inside(COMMAND[COMMAND.index("--config") + 1]))
     command = [*DRIFTSTREAM, *[config if c.startswith("/") else c for c in COMMAND[1:]]]
 
@@ -130,16 +132,34 @@ def test_the_container_command_monitors_a_broker_and_stops_on_the_stop_signal(
     lines = capture_with_malformed(seed=21, n_records=6000)
     capture = write_lines(tmp_path / "capture.jsonl", lines)
     published = subprocess.run(
-        [*DRIFTSTREAM, "replay", str(capture), "--to", f"kafka://{kafka_bootstrap}/{topic}",
-         "--config", config],
-        cwd=inside(WORKDIR), env=env, capture_output=True, text=True, timeout=180, check=False,
+        [
+            *DRIFTSTREAM,
+            "replay",
+            str(capture),
+            "--to",
+            f"kafka://{kafka_bootstrap}/{topic}",
+            "--config",
+            config,
+        ],
+        cwd=inside(WORKDIR),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert published.returncode == 0, published.stderr[-3000:]
 
     log_path = tmp_path / "container.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=inside(WORKDIR), env=env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            command,
+            cwd=inside(WORKDIR),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
         try:
             checkpoints = Path(env["DRIFTSTREAM__CHECKPOINT__DIRECTORY"])
 

@@ -59,8 +59,9 @@ def test_two_stores_see_each_others_checkpoints(kafka_bootstrap: str) -> None:
 def test_run_restores_from_the_checkpoint_topic(
     kafka_bootstrap: str, live_baseline: LiveBaseline, tmp_path: Path
 ) -> None:
-    setup = LiveSetup(kafka_bootstrap, tmp_path, live_baseline.baseline,
-                      live_baseline.calibration_cache)
+    setup = LiveSetup(
+        kafka_bootstrap, tmp_path, live_baseline.baseline, live_baseline.calibration_cache
+    )
     setup.create_topics()
     lines = capture_with_malformed(seed=41, n_records=6000)
     capture = write_lines(tmp_path / "capture.jsonl", lines)
@@ -68,12 +69,20 @@ def test_run_restores_from_the_checkpoint_topic(
     cp_topic = f"checkpoints-{setup.name}"
     config = setup.config(events_file, **{"checkpoint.kafka_topic": cp_topic})
     expected = keys(reference_events(capture, config, tmp_path))
-    done = driftstream("replay", str(capture), "--to", f"kafka://{kafka_bootstrap}/{setup.topic}",
-                       "--config", str(config), cwd=tmp_path)
+    done = driftstream(
+        "replay",
+        str(capture),
+        "--to",
+        f"kafka://{kafka_bootstrap}/{setup.topic}",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
 
-    store = KafkaCheckpointStore(cp_topic, {"bootstrap_servers": [kafka_bootstrap]},
-                                 timeout_seconds=20)
+    store = KafkaCheckpointStore(
+        cp_topic, {"bootstrap_servers": [kafka_bootstrap]}, timeout_seconds=20
+    )
     p = Partition(setup.topic, 0)
 
     def checkpointed() -> int:
@@ -88,14 +97,22 @@ def test_run_restores_from_the_checkpoint_topic(
         with live_processes() as procs:
             first = LiveProcess(config, tmp_path, "first")
             procs.append(first)
-            wait_until(lambda: checkpointed() == len(lines), timeout=120,
-                       what="the checkpoint topic to reach the end", watch=[first])
+            wait_until(
+                lambda: checkpointed() == len(lines),
+                timeout=120,
+                what="the checkpoint topic to reach the end",
+                watch=[first],
+            )
             assert first.terminate() == 0, first.log()[-3000:]
             # another "machine": no local files, the state comes from the topic
             second = LiveProcess(config, tmp_path, "second")
             procs.append(second)
-            wait_until(lambda: second.restored_offsets().get(str(p)) == len(lines),
-                       timeout=60, what="the second process to restore", watch=[second])
+            wait_until(
+                lambda: second.restored_offsets().get(str(p)) == len(lines),
+                timeout=60,
+                what="the second process to restore",
+                watch=[second],
+            )
             assert second.terminate() == 0, second.log()[-3000:]
     finally:
         store.close()

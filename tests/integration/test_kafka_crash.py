@@ -38,8 +38,9 @@ def test_kill_9_and_restart_loses_nothing(
 ) -> None:
     seed = time.time_ns() % 1_000_000
     rng = random.Random(seed)
-    setup = LiveSetup(kafka_bootstrap, tmp_path, live_baseline.baseline,
-                      live_baseline.calibration_cache)
+    setup = LiveSetup(
+        kafka_bootstrap, tmp_path, live_baseline.baseline, live_baseline.calibration_cache
+    )
     setup.create_topics()
     lines = capture_with_malformed(seed=12)
     capture = write_lines(tmp_path / "capture.jsonl", lines)
@@ -61,8 +62,12 @@ def test_kill_9_and_restart_loses_nothing(
                 procs.append(run)
                 # once it holds the partition (start-up, then the group waits out the killed
                 # member's session), at a random moment of processing or checkpointing
-                wait_until(lambda run=run: bool(run.held_partitions()), timeout=60,
-                           what="the partition to be assigned", watch=[run])
+                wait_until(
+                    lambda run=run: bool(run.held_partitions()),
+                    timeout=60,
+                    what="the partition to be assigned",
+                    watch=[run],
+                )
                 time.sleep(rng.uniform(0.2, 2.5))
                 run.kill9()
                 killed_at.append(setup.checkpoint_offsets().get(0))
@@ -70,8 +75,12 @@ def test_kill_9_and_restart_loses_nothing(
             last = LiveProcess(config, tmp_path, "last")
             procs.append(last)
             producer.join(timeout=120)
-            wait_until(lambda: setup.checkpoint_offsets().get(0) == len(lines), timeout=120,
-                       what="the checkpoint to reach the end of the topic", watch=[last])
+            wait_until(
+                lambda: setup.checkpoint_offsets().get(0) == len(lines),
+                timeout=120,
+                what="the checkpoint to reach the end of the topic",
+                watch=[last],
+            )
             assert last.terminate() == 0, last.log()[-3000:]
             restored.append(_restored_offset(last))
     finally:

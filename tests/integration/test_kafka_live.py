@@ -30,8 +30,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_run_reports_what_replay_reports(
     kafka_bootstrap: str, live_baseline: LiveBaseline, tmp_path: Path
 ) -> None:
-    setup = LiveSetup(kafka_bootstrap, tmp_path, live_baseline.baseline,
-                      live_baseline.calibration_cache)
+    setup = LiveSetup(
+        kafka_bootstrap, tmp_path, live_baseline.baseline, live_baseline.calibration_cache
+    )
     setup.create_topics()
     lines = capture_with_malformed(seed=11)
     capture = write_lines(tmp_path / "capture.jsonl", lines)
@@ -43,16 +44,27 @@ def test_run_reports_what_replay_reports(
     assert {k[0] for k in expected} >= {"drift", "violation", "rejected"}
 
     # the captured file into the topic, with the CLI: keyed by endpoint, one partition
-    done = driftstream("replay", str(capture), "--to", f"kafka://{kafka_bootstrap}/{setup.topic}",
-                       "--config", str(config), cwd=tmp_path)
+    done = driftstream(
+        "replay",
+        str(capture),
+        "--to",
+        f"kafka://{kafka_bootstrap}/{setup.topic}",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert f"published {len(lines)} of {len(lines)} records" in done.stderr
 
     with live_processes() as procs:
         run = LiveProcess(config, tmp_path, "run")
         procs.append(run)
-        wait_until(lambda: setup.checkpoint_offsets().get(0) == len(lines), timeout=120,
-                   what="the checkpoint to reach the end of the topic", watch=[run])
+        wait_until(
+            lambda: setup.checkpoint_offsets().get(0) == len(lines),
+            timeout=120,
+            what="the checkpoint to reach the end of the topic",
+            watch=[run],
+        )
         assert run.terminate() == 0, run.log()[-3000:]
 
     live = read_events(events_file)

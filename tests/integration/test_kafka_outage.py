@@ -51,8 +51,12 @@ class PrivateBroker:
 
     def _script(self, *args: str) -> str:
         done = subprocess.run(
-            ["bash", str(services.KAFKA_SCRIPT), *args], env=self.env, capture_output=True,
-            text=True, timeout=services.KAFKA_START_TIMEOUT_S, check=False,
+            ["bash", str(services.KAFKA_SCRIPT), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=services.KAFKA_START_TIMEOUT_S,
+            check=False,
             stdin=subprocess.DEVNULL,
         )
         if done.returncode != 0:
@@ -101,23 +105,32 @@ def test_broker_outage_is_ridden_out(
     reference = reference_events(capture, config, tmp_path)
     expected = keys(reference)
 
-    producer = threading.Thread(target=produce, args=(bootstrap, setup.topic, lines),
-                                kwargs={"rate": RATE})
+    producer = threading.Thread(
+        target=produce, args=(bootstrap, setup.topic, lines), kwargs={"rate": RATE}
+    )
     producer.start()
     try:
         with live_processes() as procs:
             run = LiveProcess(config, tmp_path, "run")
             procs.append(run)
-            wait_until(lambda: setup.checkpoint_offsets().get(0, 0) > 3000, timeout=90,
-                       what="processing to be under way", watch=[run])
+            wait_until(
+                lambda: setup.checkpoint_offsets().get(0, 0) > 3000,
+                timeout=90,
+                what="processing to be under way",
+                watch=[run],
+            )
             private_broker.stop()
             down_at = setup.checkpoint_offsets()[0]
             time.sleep(OUTAGE_S)
             assert run.alive(), run.log()[-3000:]
             private_broker.resume()
             producer.join(timeout=180)
-            wait_until(lambda: setup.checkpoint_offsets().get(0) == len(lines), timeout=180,
-                       what="the checkpoint to reach the end after the outage", watch=[run])
+            wait_until(
+                lambda: setup.checkpoint_offsets().get(0) == len(lines),
+                timeout=180,
+                what="the checkpoint to reach the end after the outage",
+                watch=[run],
+            )
             errors = _broker_errors(run)
             assert run.terminate() == 0, run.log()[-3000:]
     finally:
@@ -149,6 +162,7 @@ def _broker_errors(run: LiveProcess) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
     return sum(
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
         if line.startswith("driftstream_broker_errors_total{")
     )

@@ -82,8 +82,13 @@ def _port_run(count: int) -> int:
 def _kafka_script(env: dict[str, str], *args: str) -> str:
     try:
         done = subprocess.run(
-            ["bash", str(services.KAFKA_SCRIPT), *args], env=env, capture_output=True, text=True,
-            timeout=services.KAFKA_START_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL,
+            ["bash", str(services.KAFKA_SCRIPT), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=services.KAFKA_START_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
         )
     except subprocess.TimeoutExpired as exc:
         raise services.ServiceUnavailableError(f"scripts/kafka.sh {args[0]} timed out") from exc
@@ -102,8 +107,13 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     state = tmp_path_factory.mktemp("secured-broker")
     # distinctive, so that finding it in a log cannot be a coincidence
     password = f"pw-{secrets.token_urlsafe(18)}"
-    env = {**os.environ, "KAFKA_STATE_DIR": str(state), "KAFKA_SECURITY": "1",
-           "KAFKA_SASL_USERNAME": "driftstream", "KAFKA_SASL_PASSWORD": password}
+    env = {
+        **os.environ,
+        "KAFKA_STATE_DIR": str(state),
+        "KAFKA_SECURITY": "1",
+        "KAFKA_SASL_USERNAME": "driftstream",
+        "KAFKA_SASL_PASSWORD": password,
+    }
     try:
         _kafka_script(env, "fetch")
         bootstrap = _kafka_script(env, "start", str(_port_run(6))).splitlines()[-1]
@@ -136,9 +146,7 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
         _kafka_script(env, "stop")
 
 
-def _security(
-    broker: SecuredBroker, protocol: str, mechanism: str | None
-) -> dict[str, Any]:
+def _security(broker: SecuredBroker, protocol: str, mechanism: str | None) -> dict[str, Any]:
     """sources.kafka.security without the password (that comes from the environment)."""
     out: dict[str, Any] = {"protocol": protocol}
     if mechanism is not None:
@@ -151,8 +159,11 @@ def _security(
 def _mtls_security(broker: SecuredBroker, certfile: Path, keyfile: Path) -> dict[str, Any]:
     """sources.kafka.security for the MTLS listener without the key's passphrase (that comes
     from the environment)."""
-    return {**_security(broker, "SSL", None), "ssl_certfile": str(certfile),
-            "ssl_keyfile": str(keyfile)}
+    return {
+        **_security(broker, "SSL", None),
+        "ssl_certfile": str(certfile),
+        "ssl_keyfile": str(keyfile),
+    }
 
 
 def _secrets_in(broker: SecuredBroker, text: str) -> list[str]:
@@ -181,8 +192,7 @@ def _own_tracebacks(log: str) -> list[str]:
 def _read_topic(bootstrap: str, topic: str, timeout: float = 30) -> list[Any]:
     """Every record of a one-partition topic, read over the PLAINTEXT listener."""
     tp = TopicPartition(topic, 0)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     try:
         consumer.assign([tp])
         consumer.seek_to_beginning(tp)
@@ -207,29 +217,42 @@ COMBINATIONS = [
 
 
 def _read_every_record(
-    broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path, *,
-    listener: str, security: dict[str, Any], seed: int,
+    broker: SecuredBroker,
+    live_baseline: LiveBaseline,
+    tmp_path: Path,
+    *,
+    listener: str,
+    security: dict[str, Any],
+    seed: int,
 ) -> None:
     """`driftstream run` over `listener` with `security` (its secrets in the environment) until
     every record of a fresh topic is checkpointed; then what it read, monitored and produced,
     and that no secret reached its config or its log."""
-    setup = LiveSetup(broker.plaintext, tmp_path, live_baseline.baseline,
-                      live_baseline.calibration_cache)
+    setup = LiveSetup(
+        broker.plaintext, tmp_path, live_baseline.baseline, live_baseline.calibration_cache
+    )
     setup.create_topics()
     lines = _capture(seed)
     produce(broker.plaintext, setup.topic, lines)
     events_file = tmp_path / "live-events.jsonl"
-    config = setup.config(events_file, **{
-        "sources.kafka.bootstrap_servers": broker.listeners[listener],
-        "sources.kafka.security": security,
-    })
+    config = setup.config(
+        events_file,
+        **{
+            "sources.kafka.bootstrap_servers": broker.listeners[listener],
+            "sources.kafka.security": security,
+        },
+    )
     assert not _secrets_in(broker, config.read_text())
 
     with live_processes() as procs:
         run = LiveProcess(config, tmp_path, "run")
         procs.append(run)
-        wait_until(lambda: setup.checkpoint_offsets().get(0) == len(lines), timeout=60,
-                   what=f"the checkpoint to reach the end over {listener}", watch=[run])
+        wait_until(
+            lambda: setup.checkpoint_offsets().get(0) == len(lines),
+            timeout=60,
+            what=f"the checkpoint to reach the end over {listener}",
+            watch=[run],
+        )
         assert run.terminate() == 0, run.log()[-3000:]
 
     log = run.log()
@@ -245,29 +268,41 @@ def _read_every_record(
     # what driftstream produced over the secured listener arrived
     dead = _read_topic(broker.plaintext, setup.dead_letter_topic)
     assert [int(dict(r.headers)["driftstream.source.offset"]) for r in dead] == [MALFORMED_AT]
-    assert any(r.value and b'"summary"' in r.value
-               for r in _read_topic(broker.plaintext, setup.output_topic))
+    assert any(
+        r.value and b'"summary"' in r.value
+        for r in _read_topic(broker.plaintext, setup.output_topic)
+    )
 
 
 @pytest.mark.parametrize(
-    ("protocol", "mechanism"), COMBINATIONS,
+    ("protocol", "mechanism"),
+    COMBINATIONS,
     ids=[f"{p}-{m}" if m else p for p, m in COMBINATIONS],
 )
 def test_run_reads_every_record_over_a_secured_listener(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, protocol: str, mechanism: str | None,
+    secured_broker: SecuredBroker,
+    live_baseline: LiveBaseline,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    protocol: str,
+    mechanism: str | None,
 ) -> None:
     if mechanism is not None:
         monkeypatch.setenv(PASSWORD_ENV, secured_broker.password)  # inherited by the child
     _read_every_record(
-        secured_broker, live_baseline, tmp_path, listener=protocol,
+        secured_broker,
+        live_baseline,
+        tmp_path,
+        listener=protocol,
         security=_security(secured_broker, protocol, mechanism),
         seed=COMBINATIONS.index((protocol, mechanism)) + 1,
     )
 
 
 def test_run_reads_every_record_over_mutual_tls(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
+    secured_broker: SecuredBroker,
+    live_baseline: LiveBaseline,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The MTLS listener requires a client certificate: the one signed by the broker's CA, its
@@ -276,7 +311,10 @@ def test_run_reads_every_record_over_mutual_tls(
     assert broker.keyfile.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
     monkeypatch.setenv(KEY_PASSWORD_ENV, broker.key_password)  # inherited by the child
     _read_every_record(
-        broker, live_baseline, tmp_path, listener="MTLS",
+        broker,
+        live_baseline,
+        tmp_path,
+        listener="MTLS",
         security=_mtls_security(broker, broker.certfile, broker.keyfile),
         seed=len(COMBINATIONS) + 1,
     )
@@ -296,26 +334,38 @@ class FailedRun:
 
 
 def _failed_run(
-    broker: SecuredBroker, live_baseline: LiveBaseline, workdir: Path, *,
-    listener: str, security: dict[str, Any], env: dict[str, str],
+    broker: SecuredBroker,
+    live_baseline: LiveBaseline,
+    workdir: Path,
+    *,
+    listener: str,
+    security: dict[str, Any],
+    env: dict[str, str],
 ) -> FailedRun:
     """`driftstream --log-level debug run` (the chattiest level) over `listener` with
     `security` that the broker refuses (its secrets in `env`): left retrying for two rounds,
     then stopped with SIGTERM."""
-    setup = LiveSetup(broker.plaintext, workdir, live_baseline.baseline,
-                      live_baseline.calibration_cache)
+    setup = LiveSetup(
+        broker.plaintext, workdir, live_baseline.baseline, live_baseline.calibration_cache
+    )
     setup.create_topics()
     produce(broker.plaintext, setup.topic, _capture(seed=99)[:20])
-    config = setup.config(workdir / "live-events.jsonl", **{
-        "sources.kafka.bootstrap_servers": broker.listeners[listener],
-        "sources.kafka.security": security,
-        "sources.kafka.request_timeout_ms": REQUEST_TIMEOUT_MS,
-    })
+    config = setup.config(
+        workdir / "live-events.jsonl",
+        **{
+            "sources.kafka.bootstrap_servers": broker.listeners[listener],
+            "sources.kafka.security": security,
+            "sources.kafka.request_timeout_ms": REQUEST_TIMEOUT_MS,
+        },
+    )
     log_path = workdir / "run.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen(
             [*DRIFTSTREAM, "--log-level", "debug", "run", "--config", str(config)],
-            cwd=workdir, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=workdir,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, **env},
         )
         try:
@@ -349,14 +399,18 @@ def _assert_retried_then_stopped(run: FailedRun) -> None:
 
 @pytest.fixture(scope="module")
 def wrong_password_run(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline,
+    secured_broker: SecuredBroker,
+    live_baseline: LiveBaseline,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> FailedRun:
     """A wrong SCRAM-SHA-512 password."""
     broker = secured_broker
     return _failed_run(
-        broker, live_baseline, tmp_path_factory.mktemp("wrong-password"),
-        listener="SASL_PLAINTEXT", security=_security(broker, "SASL_PLAINTEXT", "SCRAM-SHA-512"),
+        broker,
+        live_baseline,
+        tmp_path_factory.mktemp("wrong-password"),
+        listener="SASL_PLAINTEXT",
+        security=_security(broker, "SASL_PLAINTEXT", "SCRAM-SHA-512"),
         env={PASSWORD_ENV: WRONG_PASSWORD},
     )
 
@@ -381,20 +435,30 @@ def test_wrong_password_is_named_as_the_likely_cause(wrong_password_run: FailedR
     for line in own:
         assert "SASL_PLAINTEXT with SCRAM-SHA-512" in line, line
         assert "refused login (sasl_username, sasl_password" in line, line
-    relayed = [line for line in wrong_password_run.log.splitlines()
-               if "event='kafka_login_refused'" in line]
-    assert all("invalid credentials" in line.lower() or "authentication" in line.lower()
-               for line in relayed), relayed
+    relayed = [
+        line
+        for line in wrong_password_run.log.splitlines()
+        if "event='kafka_login_refused'" in line
+    ]
+    assert all(
+        "invalid credentials" in line.lower() or "authentication" in line.lower()
+        for line in relayed
+    ), relayed
 
 
 def test_untrusted_client_certificate_is_kept_out_and_retried(
-    secured_broker: SecuredBroker, live_baseline: LiveBaseline, tmp_path: Path,
+    secured_broker: SecuredBroker,
+    live_baseline: LiveBaseline,
+    tmp_path: Path,
 ) -> None:
     """A client certificate signed by a CA the broker does not trust (its key unlocked by the
     right passphrase): the MTLS listener refuses it, driftstream retries and stops on SIGTERM."""
     broker = secured_broker
     run = _failed_run(
-        broker, live_baseline, tmp_path, listener="MTLS",
+        broker,
+        live_baseline,
+        tmp_path,
+        listener="MTLS",
         security=_mtls_security(broker, broker.untrusted_certfile, broker.untrusted_keyfile),
         env={KEY_PASSWORD_ENV: broker.key_password},
     )

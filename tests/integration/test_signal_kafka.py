@@ -18,14 +18,24 @@ pytestmark = pytest.mark.integration
 def test_kafka_target_delivers_the_signal(kafka_bootstrap: str) -> None:
     topic = f"signals-{uuid.uuid4().hex[:8]}"
     event = Event(
-        EventKind.RETRAIN_SIGNAL, record_index=7, value=0.5, threshold=0.3,
-        extra={"idempotency_key": "k" * 32, "endpoint": "churn", "decision": "retrain",
-               "features": ["age"], "evidence": {"baseline": "b"}},
+        EventKind.RETRAIN_SIGNAL,
+        record_index=7,
+        value=0.5,
+        threshold=0.3,
+        extra={
+            "idempotency_key": "k" * 32,
+            "endpoint": "churn",
+            "decision": "retrain",
+            "features": ["age"],
+            "evidence": {"baseline": "b"},
+        },
     )
     signal = Signal.from_event(event)
     target = KafkaSignalTarget(
-        f"kafka:{topic}", topic=topic,
-        client_options={"bootstrap_servers": [kafka_bootstrap]}, timeout_seconds=30,
+        f"kafka:{topic}",
+        topic=topic,
+        client_options={"bootstrap_servers": [kafka_bootstrap]},
+        timeout_seconds=30,
     )
     target.setup()
     try:
@@ -33,8 +43,11 @@ def test_kafka_target_delivers_the_signal(kafka_bootstrap: str) -> None:
     finally:
         target.close()
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=[kafka_bootstrap], auto_offset_reset="earliest",
-        consumer_timeout_ms=10_000, group_id=None,
+        topic,
+        bootstrap_servers=[kafka_bootstrap],
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+        group_id=None,
     )
     try:
         records = list(consumer)

@@ -28,19 +28,25 @@ STAMP = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 
 
 def _datum(namespace: str = "ns", name: str = "m", dims: int = 0, width: int = 5) -> Datum:
-    return Datum(namespace, {
-        "MetricName": name,
-        "Dimensions": [{"Name": f"d{i}", "Value": "v" * width} for i in range(dims)],
-        "Value": 1.0,
-        "Timestamp": STAMP,
-    })
+    return Datum(
+        namespace,
+        {
+            "MetricName": name,
+            "Dimensions": [{"Name": f"d{i}", "Value": "v" * width} for i in range(dims)],
+            "Value": 1.0,
+            "Timestamp": STAMP,
+        },
+    )
 
 
 def test_calls_hold_at_most_1000_data_of_one_namespace_in_order() -> None:
     data = [_datum(name=f"m{i}") for i in range(2500)] + [_datum("other")] * 3
     calls = plan_calls(data)
     assert [(ns, len(batch)) for ns, batch in calls] == [
-        ("ns", 1000), ("ns", 1000), ("ns", 500), ("other", 3)
+        ("ns", 1000),
+        ("ns", 1000),
+        ("ns", 500),
+        ("other", 3),
     ]
     assert [d for _, batch in calls for d in batch] == data
 
@@ -112,20 +118,26 @@ def _by_name(data: list[Datum]) -> dict[tuple[str, str, str], Datum]:
 
 def test_what_one_publish_holds() -> None:
     sink = _sink(dimensions={"Team": "ml"})
-    sink.watch(lambda: [{
-        ("age", "baseline_drift_check"): (0.25, 0.1),
-        ("age", "completeness_check"): (0.99, 0.98),
-        ("country", "baseline_drift_check"): (math.nan, 0.1),  # not sent
-        ("age", "adwin"): (3.0, 5.0),  # not a Model Monitor metric
-    }])
+    sink.watch(
+        lambda: [
+            {
+                ("age", "baseline_drift_check"): (0.25, 0.1),
+                ("age", "completeness_check"): (0.99, 0.98),
+                ("country", "baseline_drift_check"): (math.nan, 0.1),  # not sent
+                ("age", "adwin"): (3.0, 5.0),  # not a Model Monitor metric
+            }
+        ]
+    )
     sink.observe(_batch([[30.0], [50.0], [math.nan]], n_records=4))
     sink.add(Event(EventKind.DRIFT, record_index=1, feature="age", detector="adwin"))
     sink.add(Event(EventKind.REJECTED, record_index=3, reason="invalid_json"))
     sink.add(Event(EventKind.SUMMARY))
     data = _by_name(sink.collect())
 
-    mm_dims = [{"Name": "Endpoint", "Value": "churn"},
-               {"Name": "MonitoringSchedule", "Value": "dq"}]
+    mm_dims = [
+        {"Name": "Endpoint", "Value": "churn"},
+        {"Name": "MonitoringSchedule", "Value": "dq"},
+    ]
     drift = data[(MODEL_MONITOR_NAMESPACE, "feature_baseline_drift_age", "")].payload
     assert (drift["Value"], drift["Dimensions"], drift["Unit"]) == (0.25, mm_dims, "None")
     assert data[(MODEL_MONITOR_NAMESPACE, "feature_non_null_age", "")].payload["Value"] == 0.99

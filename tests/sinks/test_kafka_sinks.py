@@ -25,8 +25,9 @@ class FakeProducer:
         self.fail_next = 0
         self.too_large: set[bytes] = set()
 
-    def send(self, topic: str, key: bytes | None, value: bytes,
-             headers: list[tuple[str, bytes]]) -> Future:
+    def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Future:
         if value in self.too_large:
             raise MessageSizeTooLargeError("too large")
         if self.fail_next:
@@ -48,8 +49,13 @@ def events_sink() -> tuple[KafkaEventsSink, FakeProducer]:
 
 def test_events_are_json_keyed_by_endpoint() -> None:
     sink, producer = events_sink()
-    event = Event(EventKind.DRIFT, record_index=7, feature="age", detector="adwin",
-                  extra={"topic": "t", "partition": 0})
+    event = Event(
+        EventKind.DRIFT,
+        record_index=7,
+        feature="age",
+        detector="adwin",
+        extra={"topic": "t", "partition": 0},
+    )
     sink.add(event)
     sink.flush()
     ((topic, key, value, headers),) = producer.acked
@@ -75,18 +81,31 @@ def test_a_failed_flush_keeps_the_events_for_the_next() -> None:
 def test_dead_letters_are_the_raw_bytes_with_reason_headers() -> None:
     producer = FakeProducer()
     delivered: list[int] = []
-    sink = KafkaDeadLetterSink("dlq", {}, producer_factory=lambda **o: producer,
-                               on_delivered=delivered.append)
+    sink = KafkaDeadLetterSink(
+        "dlq", {}, producer_factory=lambda **o: producer, on_delivered=delivered.append
+    )
     sink.setup()
-    sink.add(DeadLetter(raw=b"\x00not json", reason="invalid_json", detail="bad " * 400,
-                        topic="captures", partition=2, offset=41, key=b"ep"))
+    sink.add(
+        DeadLetter(
+            raw=b"\x00not json",
+            reason="invalid_json",
+            detail="bad " * 400,
+            topic="captures",
+            partition=2,
+            offset=41,
+            key=b"ep",
+        )
+    )
     sink.flush()
     ((topic, key, value, headers),) = producer.acked
     assert (topic, key, value) == ("dlq", b"ep", b"\x00not json")
     h = dict(headers)
     assert h["driftstream.reason"] == b"invalid_json"
-    assert (h["driftstream.source.topic"], h["driftstream.source.partition"],
-            h["driftstream.source.offset"]) == (b"captures", b"2", b"41")
+    assert (
+        h["driftstream.source.topic"],
+        h["driftstream.source.partition"],
+        h["driftstream.source.offset"],
+    ) == (b"captures", b"2", b"41")
     assert len(h["driftstream.detail"]) == 1000
     assert delivered == [1]
 
@@ -95,11 +114,13 @@ def test_a_dead_letter_the_broker_will_never_take_is_dropped_and_counted() -> No
     producer = FakeProducer()
     producer.too_large = {b"huge"}
     dropped: list[int] = []
-    sink = KafkaDeadLetterSink("dlq", {}, producer_factory=lambda **o: producer,
-                               on_dropped=dropped.append)
+    sink = KafkaDeadLetterSink(
+        "dlq", {}, producer_factory=lambda **o: producer, on_dropped=dropped.append
+    )
     for raw in (b"a", b"huge", b"b"):
-        sink.add(DeadLetter(raw=raw, reason="oversized", detail="", topic="t", partition=0,
-                            offset=0))
+        sink.add(
+            DeadLetter(raw=raw, reason="oversized", detail="", topic="t", partition=0, offset=0)
+        )
     sink.flush()
     assert [v for _, _, v, _ in producer.acked] == [b"a", b"b"]
     assert dropped == [1]

@@ -61,18 +61,23 @@ class Recording(SignalTarget):
 
 
 def _sink(outbox: Path, *targets: SignalTarget) -> SignalDeliverySink:
-    return SignalDeliverySink(outbox, [(t, FAST) for t in targets], endpoint="churn",
-                              close_timeout=2.0)
+    return SignalDeliverySink(
+        outbox, [(t, FAST) for t in targets], endpoint="churn", close_timeout=2.0
+    )
 
 
 def test_the_signal_document() -> None:
     signal = Signal.from_event(signal_event("k1"))
     doc = signal.document
     assert (doc["type"], doc["version"], doc["idempotency_key"]) == (
-        "driftstream.retrain_signal", 1, "k1"
+        "driftstream.retrain_signal",
+        1,
+        "k1",
     )
     assert (doc["endpoint"], doc["decision"], doc["features"]) == (
-        "churn", "retrain", ["age", "country"]
+        "churn",
+        "retrain",
+        ["age", "country"],
     )
     assert (doc["record_index"], doc["value"], doc["threshold"]) == (100, 0.5, 0.3)
     assert signal.field("evidence.baseline") == "b1"
@@ -163,8 +168,11 @@ def test_outbox_survives_a_torn_last_line_and_is_exclusive(tmp_path: Path) -> No
 
 def test_webhook_request_is_signed_over_the_exact_body() -> None:
     target = WebhookSignalTarget(
-        "hook", url="https://example.test/h?token=t", timeout_seconds=1,
-        secret=SecretStr("s3cret"), signature_header="X-Sig",
+        "hook",
+        url="https://example.test/h?token=t",
+        timeout_seconds=1,
+        secret=SecretStr("s3cret"),
+        signature_header="X-Sig",
         headers={"Authorization": SecretStr("Bearer abc")},
     )
     signal = Signal.from_event(signal_event("k1"))
@@ -179,9 +187,16 @@ def test_webhook_request_is_signed_over_the_exact_body() -> None:
 
 def test_sagemaker_parameters_are_mapped_from_the_signal() -> None:
     target = SageMakerPipelineSignalTarget(
-        "p", lambda: None, pipeline_name="p",
-        parameters={"Endpoint": "endpoint", "Features": "features", "Share": "value",
-                    "Base": "evidence.baseline", "Range": "evidence.record_range"},
+        "p",
+        lambda: None,
+        pipeline_name="p",
+        parameters={
+            "Endpoint": "endpoint",
+            "Features": "features",
+            "Share": "value",
+            "Base": "evidence.baseline",
+            "Range": "evidence.record_range",
+        },
     )
     params = target.pipeline_parameters(Signal.from_event(signal_event("k1")))
     assert params == [
@@ -192,8 +207,9 @@ def test_sagemaker_parameters_are_mapped_from_the_signal() -> None:
         {"Name": "Range", "Value": "[10,100]"},
     ]
     assert parameter_value(None) == "" and parameter_value(True) == "true"
-    long = SageMakerPipelineSignalTarget("p", lambda: None, pipeline_name="p",
-                                         parameters={"All": "evidence"})
+    long = SageMakerPipelineSignalTarget(
+        "p", lambda: None, pipeline_name="p", parameters={"All": "evidence"}
+    )
     event = signal_event("k1")
     event.extra["evidence"]["blob"] = "x" * 2000
     with pytest.raises(DeliveryError, match="above SageMaker's 1024") as info:

@@ -16,8 +16,10 @@ from streamer.config import ConfigError, load_config
 
 def client_error(code: str, status: int, message: str = "it failed") -> Any:
     return botocore.exceptions.ClientError(
-        {"Error": {"Code": code, "Message": message},
-         "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         "Operation",
     )
 
@@ -33,8 +35,7 @@ def client_error(code: str, status: int, message: str = "it failed") -> Any:
         (client_error("InternalFailure", 500), False, False, True),
         (client_error("ServiceUnavailable", 503), False, False, True),
         (client_error("SomethingNew", 400), True, False, False),
-        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), False, False,
-         True),
+        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), False, False, True),
         (botocore.exceptions.NoCredentialsError(), True, False, False),
     ],
 )
@@ -45,9 +46,10 @@ def test_error_classes(exc: Exception, fatal: bool, throttle: bool, retryable: b
 
 
 def test_fatal_errors_read_as_one_line_without_secrets() -> None:
-    err = aws.fatal("kinesis stream 'x'", client_error("AccessDeniedException", 400,
-                                                        "User arn:aws:iam::1:user/u is not\n"
-                                                        "authorized"))
+    err = aws.fatal(
+        "kinesis stream 'x'",
+        client_error("AccessDeniedException", 400, "User arn:aws:iam::1:user/u is not\nauthorized"),
+    )
     assert isinstance(err, ConfigError)
     assert str(err) == (
         "kinesis stream 'x': AccessDeniedException: User arn:aws:iam::1:user/u is not"
@@ -55,18 +57,14 @@ def test_fatal_errors_read_as_one_line_without_secrets() -> None:
     assert "credentials" in aws.describe(botocore.exceptions.NoCredentialsError())
 
 
-def test_unknown_profile_is_a_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unknown_profile_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     with pytest.raises(aws.AwsError, match=r"aws\.profile: profile 'nope' is not configured"):
         aws.client("kinesis", AwsSettings(profile="nope"))
 
 
-def test_missing_region_is_a_config_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_region_is_a_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
@@ -81,20 +79,26 @@ def _load(tmp_path: Path, tree: dict[str, Any]) -> Any:
 
 
 def test_signal_targets_and_paths(tmp_path: Path) -> None:
-    config = _load(tmp_path, {
-        "sinks": {
-            "signal_outbox": "box",
-            "signals": [
-                {"type": "sns", "topic_arn": "arn:aws:sns:us-east-1:123456789012:t"},
-                {"type": "webhook", "url": "https://h/p?token=abc", "secret": 987654},
-                {"type": "file", "path": "signals.jsonl"},
-                {"type": "sagemaker_pipeline", "pipeline_name": "p",
-                 "parameters": {"Key": "idempotency_key", "Base": "evidence.baseline"}},
-                {"type": "kafka", "topic": "t", "bootstrap_servers": "a:1,b:2"},
-                {"type": "eventbridge", "name": "bus"},
-            ],
+    config = _load(
+        tmp_path,
+        {
+            "sinks": {
+                "signal_outbox": "box",
+                "signals": [
+                    {"type": "sns", "topic_arn": "arn:aws:sns:us-east-1:123456789012:t"},
+                    {"type": "webhook", "url": "https://h/p?token=abc", "secret": 987654},
+                    {"type": "file", "path": "signals.jsonl"},
+                    {
+                        "type": "sagemaker_pipeline",
+                        "pipeline_name": "p",
+                        "parameters": {"Key": "idempotency_key", "Base": "evidence.baseline"},
+                    },
+                    {"type": "kafka", "topic": "t", "bootstrap_servers": "a:1,b:2"},
+                    {"type": "eventbridge", "name": "bus"},
+                ],
+            },
         },
-    })
+    )
     names = [t.target_name() for t in config.sinks.signals]
     assert names == [
         "sns:arn:aws:sns:us-east-1:123456789012:t",
@@ -115,20 +119,49 @@ def test_signal_targets_and_paths(tmp_path: Path) -> None:
     ("tree", "message"),
     [
         ({"sinks": {"signals": [{"type": "pigeon"}]}}, "sinks.signals.0"),
-        ({"sinks": {"signals": [{"type": "file", "path": "a"}, {"type": "file", "path": "a"}]}},
-         "two signal targets are named"),
-        ({"sinks": {"signals": [{"type": "sagemaker_pipeline", "pipeline_name": "p",
-                                  "parameters": {"X": "nope"}}]}},
-         "'nope' is not a signal field"),
-        ({"sinks": {"cloudwatch": {"monitoring_schedule": "s",
-                                   "dimensions": {f"d{i}": "v" for i in range(29)}}}},
-         "at most 28 extra dimensions"),
-        ({"sinks": {"cloudwatch": {"monitoring_schedule": "s", "namespace": "AWS/Mine"}}},
-         "cannot start with 'AWS/'"),
+        (
+            {"sinks": {"signals": [{"type": "file", "path": "a"}, {"type": "file", "path": "a"}]}},
+            "two signal targets are named",
+        ),
+        (
+            {
+                "sinks": {
+                    "signals": [
+                        {
+                            "type": "sagemaker_pipeline",
+                            "pipeline_name": "p",
+                            "parameters": {"X": "nope"},
+                        }
+                    ]
+                }
+            },
+            "'nope' is not a signal field",
+        ),
+        (
+            {
+                "sinks": {
+                    "cloudwatch": {
+                        "monitoring_schedule": "s",
+                        "dimensions": {f"d{i}": "v" for i in range(29)},
+                    }
+                }
+            },
+            "at most 28 extra dimensions",
+        ),
+        (
+            {"sinks": {"cloudwatch": {"monitoring_schedule": "s", "namespace": "AWS/Mine"}}},
+            "cannot start with 'AWS/'",
+        ),
         ({"sinks": {"cloudwatch": {}}}, "sinks.cloudwatch.monitoring_schedule: Field required"),
-        ({"sources": {"kinesis": {"stream_name": "s"},
-                      "kafka": {"bootstrap_servers": ["a:1"], "topics": ["t"]}}},
-         "set one live source"),
+        (
+            {
+                "sources": {
+                    "kinesis": {"stream_name": "s"},
+                    "kafka": {"bootstrap_servers": ["a:1"], "topics": ["t"]},
+                }
+            },
+            "set one live source",
+        ),
         ({"sources": {"kinesis": {"stream_name": "bad/name"}}}, "sources.kinesis.stream_name"),
         ({"aws": {"endpoint_url": "localhost:4566"}}, "aws.endpoint_url"),
     ],
@@ -143,11 +176,16 @@ def test_bad_config_is_one_line_naming_the_key(
 
 def test_where_events_go_does_not_change_the_config_identity(tmp_path: Path) -> None:
     plain = _load(tmp_path, {"endpoint": "e"})
-    wired = _load(tmp_path, {
-        "endpoint": "e",
-        "aws": {"region": "eu-west-1"},
-        "sources": {"kinesis": {"stream_name": "s"}},
-        "sinks": {"cloudwatch": {"monitoring_schedule": "s"},
-                  "signals": [{"type": "file", "path": "x"}]},
-    })
+    wired = _load(
+        tmp_path,
+        {
+            "endpoint": "e",
+            "aws": {"region": "eu-west-1"},
+            "sources": {"kinesis": {"stream_name": "s"}},
+            "sinks": {
+                "cloudwatch": {"monitoring_schedule": "s"},
+                "signals": [{"type": "file", "path": "x"}],
+            },
+        },
+    )
     assert plain.identity() == wired.identity()

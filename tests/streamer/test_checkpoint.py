@@ -49,8 +49,19 @@ def test_format_is_versioned_json_that_round_trips() -> None:
         (b"[1, 2]", "not a JSON object"),
         (json.dumps({"version": 99}).encode(), "version 99"),
         (encode(checkpoint(group="other")), "belongs to"),
-        (json.dumps({"version": 1, "group": "g", "topic": "captures", "partition": 3,
-                     "offset": -1, "monitor": {}}).encode(), "valid offset"),
+        (
+            json.dumps(
+                {
+                    "version": 1,
+                    "group": "g",
+                    "topic": "captures",
+                    "partition": 3,
+                    "offset": -1,
+                    "monitor": {},
+                }
+            ).encode(),
+            "valid offset",
+        ),
     ],
 )
 def test_unusable_checkpoints_are_named(data: bytes, message: str) -> None:

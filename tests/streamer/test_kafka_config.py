@@ -13,8 +13,10 @@ from streamer.config import ConfigError, load_config
 from streamer.kafka_source import client_options, consumer_options, security_options
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "driftstream.yaml"
-KAFKA = {"DRIFTSTREAM__SOURCES__KAFKA__BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
-         "DRIFTSTREAM__SOURCES__KAFKA__TOPICS": "captures"}
+KAFKA = {
+    "DRIFTSTREAM__SOURCES__KAFKA__BOOTSTRAP_SERVERS": "k1:9092,k2:9092",
+    "DRIFTSTREAM__SOURCES__KAFKA__TOPICS": "captures",
+}
 
 
 def test_example_config_is_valid_and_resolves_paths_next_to_it() -> None:
@@ -29,12 +31,15 @@ def test_example_config_is_valid_and_resolves_paths_next_to_it() -> None:
 
 
 def test_environment_overrides_reach_every_new_section() -> None:
-    config = load_config(None, environ={
-        **KAFKA,
-        "DRIFTSTREAM__SOURCES__KAFKA__GROUP_ID": "g2",
-        "DRIFTSTREAM__CHECKPOINT__KAFKA_TOPIC": "cps",
-        "DRIFTSTREAM__SINKS__OUTPUT_TOPIC": "out",
-    })
+    config = load_config(
+        None,
+        environ={
+            **KAFKA,
+            "DRIFTSTREAM__SOURCES__KAFKA__GROUP_ID": "g2",
+            "DRIFTSTREAM__CHECKPOINT__KAFKA_TOPIC": "cps",
+            "DRIFTSTREAM__SINKS__OUTPUT_TOPIC": "out",
+        },
+    )
     assert config.sources.kafka is not None
     assert config.sources.kafka.bootstrap_servers == ("k1:9092", "k2:9092")
     assert config.sources.kafka.group_id == "g2"
@@ -50,19 +55,31 @@ def test_live_sections_do_not_change_the_config_identity() -> None:
     ("env", "message"),
     [
         ({**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__TOPIC": "x"}, "sources.kafka.topic: unknown key"),
-        ({"DRIFTSTREAM__SOURCES__KAFKA__BOOTSTRAP_SERVERS": "k1"},
-         "sources.kafka.bootstrap_servers"),
-        ({**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__PROTOCOL": "SASL_SSL"},
-         "sources.kafka.security: sasl_mechanism is required"),
-        ({**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_MECHANISM": "GSSAPI"},
-         "sources.kafka.security.sasl_mechanism"),
-        ({**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SESSION_TIMEOUT_MS": "10"},
-         "sources.kafka.session_timeout_ms"),
+        (
+            {"DRIFTSTREAM__SOURCES__KAFKA__BOOTSTRAP_SERVERS": "k1"},
+            "sources.kafka.bootstrap_servers",
+        ),
+        (
+            {**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__PROTOCOL": "SASL_SSL"},
+            "sources.kafka.security: sasl_mechanism is required",
+        ),
+        (
+            {**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_MECHANISM": "GSSAPI"},
+            "sources.kafka.security.sasl_mechanism",
+        ),
+        (
+            {**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SESSION_TIMEOUT_MS": "10"},
+            "sources.kafka.session_timeout_ms",
+        ),
         ({"DRIFTSTREAM__SINKS__DEAD_LETTER_TOPIC": "dlq"}, "sinks.dead_letter_topic needs"),
-        ({**KAFKA, "DRIFTSTREAM__CHECKPOINT__INTERVAL_SECONDS": "0"},
-         "checkpoint.interval_seconds"),
-        ({**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SSL_CAFILE": "/nonexistent.pem"},
-         "ssl_cafile: /nonexistent.pem is not a file"),
+        (
+            {**KAFKA, "DRIFTSTREAM__CHECKPOINT__INTERVAL_SECONDS": "0"},
+            "checkpoint.interval_seconds",
+        ),
+        (
+            {**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SSL_CAFILE": "/nonexistent.pem"},
+            "ssl_cafile: /nonexistent.pem is not a file",
+        ),
     ],
 )
 def test_a_wrong_key_or_value_is_one_line_naming_it(env: dict[str, str], message: str) -> None:
@@ -74,27 +91,34 @@ def test_a_wrong_key_or_value_is_one_line_naming_it(env: dict[str, str], message
 
 
 def test_secrets_are_masked_everywhere_but_the_client_options() -> None:
-    config = load_config(None, environ={
-        **KAFKA,
-        "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__PROTOCOL": "SASL_SSL",
-        "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_MECHANISM": "SCRAM-SHA-512",
-        "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_USERNAME": "svc",
-        "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_PASSWORD": "0123",  # YAML: a number
-    })
+    config = load_config(
+        None,
+        environ={
+            **KAFKA,
+            "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__PROTOCOL": "SASL_SSL",
+            "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_MECHANISM": "SCRAM-SHA-512",
+            "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_USERNAME": "svc",
+            "DRIFTSTREAM__SOURCES__KAFKA__SECURITY__SASL_PASSWORD": "0123",  # YAML: a number
+        },
+    )
     kafka = config.sources.kafka
     assert kafka is not None
     for text in (repr(config), str(config), config.model_dump_json()):
         assert "0123" not in text
     # taken as written from the environment, not as YAML (which would make 0123 the number 83)
     assert security_options(kafka.security) == {
-        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": "svc", "sasl_plain_password": "0123", "ssl_check_hostname": True,
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "svc",
+        "sasl_plain_password": "0123",
+        "ssl_check_hostname": True,
     }
 
 
 def test_consumer_options_never_auto_commit() -> None:
-    config = load_config(None, environ={**KAFKA,
-                                        "DRIFTSTREAM__SOURCES__KAFKA__SESSION_TIMEOUT_MS": "6000"})
+    config = load_config(
+        None, environ={**KAFKA, "DRIFTSTREAM__SOURCES__KAFKA__SESSION_TIMEOUT_MS": "6000"}
+    )
     assert config.sources.kafka is not None
     options = consumer_options(config.sources.kafka)
     assert options["enable_auto_commit"] is False
@@ -108,8 +132,10 @@ def test_consumer_options_never_auto_commit() -> None:
     ("tree", "message"),
     [
         ({"endpoint": "x"}, "no live source: set sources.kafka"),
-        ({"sources": {"kafka": {"bootstrap_servers": "a:1", "topics": ["t"], "grup_id": "g"}}},
-         "sources.kafka.grup_id: unknown key"),
+        (
+            {"sources": {"kafka": {"bootstrap_servers": "a:1", "topics": ["t"], "grup_id": "g"}}},
+            "sources.kafka.grup_id: unknown key",
+        ),
     ],
 )
 def test_run_with_a_bad_config_exits_2_with_one_line(
@@ -119,7 +145,10 @@ def test_run_with_a_bad_config_exits_2_with_one_line(
     path.write_text(yaml.safe_dump(tree))
     done = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
@@ -140,11 +169,24 @@ def test_certificate_paths_are_relative_to_the_config_file(tmp_path: Path) -> No
     for name in ("ca.pem", "client.pem", "client.key"):
         (tmp_path / "tls" / name).write_text("-----BEGIN CERTIFICATE-----\n")
     config_file = tmp_path / "driftstream.yaml"
-    config_file.write_text(yaml.safe_dump({"sources": {"kafka": {
-        "bootstrap_servers": "b:9093", "topics": ["t"],
-        "security": {"protocol": "SSL", "ssl_cafile": "tls/ca.pem",
-                     "ssl_certfile": "tls/client.pem", "ssl_keyfile": "tls/client.key"},
-    }}}))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "sources": {
+                    "kafka": {
+                        "bootstrap_servers": "b:9093",
+                        "topics": ["t"],
+                        "security": {
+                            "protocol": "SSL",
+                            "ssl_cafile": "tls/ca.pem",
+                            "ssl_certfile": "tls/client.pem",
+                            "ssl_keyfile": "tls/client.key",
+                        },
+                    }
+                }
+            }
+        )
+    )
     security = load_config(config_file, environ={}).sources.kafka.security  # type: ignore[union-attr]
     assert security.ssl_cafile == tmp_path / "tls" / "ca.pem"
     assert security.ssl_certfile == tmp_path / "tls" / "client.pem"

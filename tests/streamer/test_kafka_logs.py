@@ -36,12 +36,15 @@ def test_refused_login_and_rejected_certificate_are_relayed_once_per_interval() 
     logger = logging.getLogger("kafka.net.manager")
     with structlog.testing.capture_logs() as logs:
         for message in (REFUSED, REFUSED, BAD_CERT, "Bootstrap %s not ready", CLIENT_REFUSED):
-            relay.handle(logger.makeRecord("kafka.net.manager", logging.WARNING, "f", 1,
-                                           message, None, None))
+            relay.handle(
+                logger.makeRecord("kafka.net.manager", logging.WARNING, "f", 1, message, None, None)
+            )
         now[0] = 10.0
         relay.handle(logger.makeRecord("kafka", logging.ERROR, "f", 1, REFUSED, None, None))
     assert [e["event"] for e in logs] == [
-        "kafka_login_refused", "kafka_certificate_rejected", "kafka_client_certificate_refused",
+        "kafka_login_refused",
+        "kafka_certificate_rejected",
+        "kafka_client_certificate_refused",
         "kafka_login_refused",
     ]
     assert "ssl_certfile" in logs[2]["hint"]
@@ -64,9 +67,13 @@ def test_the_relay_works_at_every_log_level_and_the_client_lines_only_when_asked
 
 
 def test_bootstrap_hint_names_the_causes_of_this_security_setup() -> None:
-    scram = KafkaSecurity(protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512",
-                          sasl_username="alice", sasl_password=SecretStr("s3cret"),
-                          ssl_cafile=None)
+    scram = KafkaSecurity(
+        protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="alice",
+        sasl_password=SecretStr("s3cret"),
+        ssl_cafile=None,
+    )
     hint = bootstrap_hint(scram, "KafkaTimeoutError: Unable to bootstrap from ['b:9094']")
     assert hint is not None
     assert "SASL_SSL with SCRAM-SHA-512 as 'alice'" in hint

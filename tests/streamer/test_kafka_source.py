@@ -59,7 +59,8 @@ class FakeConsumer:
 
 
 SETTINGS = KafkaSourceSettings(
-    bootstrap_servers=("127.0.0.1:1",), topics=("t",),
+    bootstrap_servers=("127.0.0.1:1",),
+    topics=("t",),
     retry={"initial_seconds": 0.001, "max_seconds": 0.002},  # type: ignore[arg-type]
 )
 
@@ -68,6 +69,7 @@ class Listener:
     def on_assigned(self, partitions: Sequence[Partition]) -> None: ...
     def on_revoked(self, partitions: Sequence[Partition]) -> Mapping[Partition, int]:
         return {}
+
     def on_lost(self, partitions: Sequence[Partition]) -> None: ...
 
 
@@ -81,17 +83,21 @@ def source_with(consumer: FakeConsumer, attempts: list[Exception] | None = None)
         return consumer
 
     metrics = LiveMetrics("e", CollectorRegistry())
-    source = KafkaSource(SETTINGS, stop=threading.Event(), metrics=metrics,
-                         consumer_factory=factory)
+    source = KafkaSource(
+        SETTINGS, stop=threading.Event(), metrics=metrics, consumer_factory=factory
+    )
     source.setup(Listener())
     return source
 
 
 def errors(source: KafkaSource, operation: str) -> float:
     assert source.metrics is not None
-    return source.metrics.registry.get_sample_value(
-        "driftstream_broker_errors_total", {"endpoint": "e", "operation": operation}
-    ) or 0.0
+    return (
+        source.metrics.registry.get_sample_value(
+            "driftstream_broker_errors_total", {"endpoint": "e", "operation": operation}
+        )
+        or 0.0
+    )
 
 
 def test_connect_is_retried_until_the_broker_answers() -> None:

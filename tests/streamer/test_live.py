@@ -89,7 +89,8 @@ def event_key(e: Event) -> EventKey:
 
 def keys_of(events: list[Event], partition: int | None = None) -> set[EventKey]:
     return {
-        event_key(e) for e in events
+        event_key(e)
+        for e in events
         if e.kind.value != "summary"
         and (partition is None or e.extra.get("partition") == partition)
     }
@@ -130,9 +131,16 @@ def rig(
     dead = CollectDeadLetters()
     metrics = LiveMetrics("test", CollectorRegistry())
     service = LiveService(
-        source, world.host(host), [sink], store, group=GROUP, metrics=metrics,
-        dead_letters=dead, cadence=Cadence(interval_seconds=3600, every_records=every_records),
-        backoff=Backoff(0.001, 0.002), stop=stop,
+        source,
+        world.host(host),
+        [sink],
+        store,
+        group=GROUP,
+        metrics=metrics,
+        dead_letters=dead,
+        cadence=Cadence(interval_seconds=3600, every_records=every_records),
+        backoff=Backoff(0.001, 0.002),
+        stop=stop,
     )
     return Rig(service, source, store, sink, dead, calls, metrics)
 
@@ -150,7 +158,8 @@ def test_uninterrupted_run_reports_what_one_monitor_reports(world: World, host: 
     assert keys_of(r.sink.events) == reference(world, lines)
     assert all(
         (e.extra["topic"], e.extra["partition"]) == ("captures", 0)
-        for e in r.sink.events if e.kind.value != "summary"
+        for e in r.sink.events
+        if e.kind.value != "summary"
     )
     assert r.sink.events[-1].kind.value == "summary"
     assert summary.records_read == len(lines)
@@ -280,8 +289,9 @@ def test_retry_lines_carry_the_hint_for_the_failure(world: World) -> None:
         r.service.run()
     retries = [e for e in logs if e["event"] == "retrying"]
     assert len(retries) == 2
-    assert all(e["operation"] == "produce" and e["hint"] == f"hint for: {e['detail']}"
-               for e in retries)
+    assert all(
+        e["operation"] == "produce" and e["hint"] == f"hint for: {e['detail']}" for e in retries
+    )
 
 
 def test_checkpoint_store_outage_on_assignment_pauses_until_restored(world: World) -> None:
@@ -316,15 +326,16 @@ def test_checkpoint_cadence_counts_and_lag(world: World) -> None:
     lags: list[float | None] = []
 
     def read_lag(source: FakeSource) -> None:
-        lags.append(registry.get_sample_value(
-            "driftstream_kafka_consumer_lag",
-            {"endpoint": "test", "topic": "captures", "partition": "0"},
-        ))
+        lags.append(
+            registry.get_sample_value(
+                "driftstream_kafka_consumer_lag",
+                {"endpoint": "test", "topic": "captures", "partition": "0"},
+            )
+        )
 
     # a poll's records are processed while the next poll fetches, so the checkpoint at 4,000
     # records (40 polls of 100) is written after poll 41 returns: read the gauge in poll 42
-    r = rig(world, {P0: stream(1)}, {1: assign(P0), 16: read_lag, 42: read_lag},
-            every_records=1000)
+    r = rig(world, {P0: stream(1)}, {1: assign(P0), 16: read_lag, 42: read_lag}, every_records=1000)
     registry = r.metrics.registry
     r.service.run()
     interval = registry.get_sample_value(

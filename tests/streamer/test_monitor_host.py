@@ -79,8 +79,11 @@ def test_the_child_process_reports_exactly_what_the_inline_host_reports(
     parts: tuple[CaptureDecoder, Monitor], process_host: ProcessMonitorHost
 ) -> None:
     inline = InlineMonitorHost(*parts)
-    work = [b for pair in zip(batches(P0, drifting(1)), batches(P1, drifting(2)), strict=True)
-            for b in pair]
+    work = [
+        b
+        for pair in zip(batches(P0, drifting(1)), batches(P1, drifting(2)), strict=True)
+        for b in pair
+    ]
     for host in (inline, process_host):
         host.open(P0, None)
         host.open(P1, None)
@@ -104,8 +107,10 @@ def test_state_restored_in_the_child_carries_on_like_an_uninterrupted_monitor(
     process_host.drop(P0)
     view = process_host.open(P0, state)
     assert view.rows_seen == state["rows_seen"] == 1399  # one malformed line
-    rest = run(process_host, [RawBatch(b.first_index + 1400, b.lines, meta=b.meta)
-                              for b in batches(P0, lines[1400:])])
+    rest = run(
+        process_host,
+        [RawBatch(b.first_index + 1400, b.lines, meta=b.meta) for b in batches(P0, lines[1400:])],
+    )
     assert [e for p in first + rest for e in p.events] == events
 
 

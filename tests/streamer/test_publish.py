@@ -27,7 +27,9 @@ def test_targets(text: str, target: KafkaTarget) -> None:
     assert parse_kafka_target(text) == target
 
 
-@pytest.mark.parametrize("text", ["kafka://host/t", "kafka://h:1/", "kafka://h:1/a/b", "http://h:1/t"])
+@pytest.mark.parametrize(
+    "text", ["kafka://host/t", "kafka://h:1/", "kafka://h:1/a/b", "http://h:1/t"]
+)
 def test_bad_targets(text: str) -> None:
     with pytest.raises(ValueError, match="--to"):
         parse_kafka_target(text)
@@ -60,8 +62,13 @@ def test_every_line_is_published_unchanged_in_order(tmp_path: Path) -> None:
         producers.append(FakeProducer(**options))
         return producers[-1]
 
-    summary = publish(FileSource(path), KafkaTarget(("h:1",), "t"), key=b"ep",
-                      client_options={}, producer_factory=factory)
+    summary = publish(
+        FileSource(path),
+        KafkaTarget(("h:1",), "t"),
+        key=b"ep",
+        client_options={},
+        producer_factory=factory,
+    )
     (producer,) = producers
     assert [(t, k, v) for t, k, v, _ in producer.sent] == [(b"t".decode(), b"ep", x) for x in lines]
     assert producer.options["acks"] == "all"
@@ -75,8 +82,14 @@ def test_speed_follows_the_recorded_pace(tmp_path: Path) -> None:
     path = tmp_path / "c.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     producer = FakeProducer()
-    publish(FileSource(path), KafkaTarget(("h:1",), "t"), key=b"ep", client_options={},
-            speed=10.0, producer_factory=lambda **o: producer)
+    publish(
+        FileSource(path),
+        KafkaTarget(("h:1",), "t"),
+        key=b"ep",
+        client_options={},
+        speed=10.0,
+        producer_factory=lambda **o: producer,
+    )
     times = [t for *_, t in producer.sent]
     assert times[-1] - times[0] == pytest.approx(0.3, abs=0.08)
 
@@ -92,7 +105,11 @@ def test_replay_to_usage_errors_exit_2(tmp_path: Path, target: str, message: str
     (tmp_path / "c.jsonl").write_bytes(b"\n".join(capture_lines(Scenario("u", 3))) + b"\n")
     done = subprocess.run(
         [sys.executable, "-m", "streamer.cli", "replay", "c.jsonl", "--to", target],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
