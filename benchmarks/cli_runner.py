@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from streamer.synthetic import training_csv
+from driftstream.streamer.sources.synthetic import training_csv
 
 ROOT = Path(__file__).resolve().parent
 TRAINING_ROWS = 20_000
@@ -18,7 +18,7 @@ def driftstream_command() -> list[str]:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("driftstream")
-    return [found] if found else [sys.executable, "-m", "streamer.cli"]
+    return [found] if found else [sys.executable, "-m", "driftstream.streamer.app.cli"]
 
 
 def code_revision() -> str:

@@ -37,7 +37,7 @@ from typing import Any
 
 from cli_runner import build_baseline, code_revision, driftstream_command, run_cli
 
-from streamer.synthetic import FEATURES, Change, Scenario, capture_lines
+from driftstream.streamer.sources.synthetic import FEATURES, Change, Scenario, capture_lines
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "out" / "detection"

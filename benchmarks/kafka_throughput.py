@@ -49,21 +49,21 @@ from typing import Any
 import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from detectors.baseline import build_baseline
-from sinks.base import Sink
-from sinks.events_file import EventsFileSink
-from sinks.kafka import KafkaEventsSink
-from sinks.prometheus import PrometheusSink
-from streamer.app import build_decoder, build_monitor, load_configured_baseline
-from streamer.base import RawBatch
-from streamer.checkpoint import DirectoryCheckpointStore
-from streamer.cli import configure_logging
-from streamer.config import Config, load_config
-from streamer.kafka_source import KafkaSource, client_options, consumer_options
-from streamer.live import Cadence, LiveService
-from streamer.live_metrics import LiveMetrics
-from streamer.monitor_host import InlineMonitorHost, ProcessMonitorHost
-from streamer.synthetic import Scenario, capture_lines, training_csv
+from driftstream.detectors.baseline import build_baseline
+from driftstream.sinks.base import Sink
+from driftstream.sinks.events_file import EventsFileSink
+from driftstream.sinks.kafka import KafkaEventsSink
+from driftstream.sinks.prometheus import PrometheusSink
+from driftstream.streamer.app.build import build_decoder, build_monitor, load_configured_baseline
+from driftstream.streamer.app.config import Config, load_config
+from driftstream.streamer.app.logging import configure_logging
+from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
+from driftstream.streamer.runtime.host import InlineMonitorHost, ProcessMonitorHost
+from driftstream.streamer.runtime.service import Cadence, LiveService
+from driftstream.streamer.sources.base import RawBatch
+from driftstream.streamer.sources.kafka.source import KafkaSource, client_options, consumer_options
+from driftstream.streamer.sources.metrics import LiveMetrics
+from driftstream.streamer.sources.synthetic import Scenario, capture_lines, training_csv
 
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent

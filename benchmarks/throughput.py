@@ -43,7 +43,7 @@ from typing import Any
 from cli_runner import TRAINING_ROWS, build_baseline, code_revision, driftstream_command
 from river.drift import ADWIN, PageHinkley
 
-from streamer.synthetic import Scenario, capture_lines
+from driftstream.streamer.sources.synthetic import Scenario, capture_lines
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = ROOT / "out"
@@ -304,7 +304,7 @@ def profile_replay(capture: Path, baseline: Path, out: Path, n_records: int, top
         "-o",
         str(prof),
         "-m",
-        "streamer.cli",
+        "driftstream.streamer.app.cli",
         "replay",
         str(head),
         "--baseline",

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from numba import njit
 
-from detectors.base import DriftDetector, FloatArray, IndexArray, check_positive
+from driftstream.detectors.base import DriftDetector, FloatArray, IndexArray, check_positive
 
 _LEVELS = 64  # bucket rows: level i holds 2**i values, far beyond any window length
 

@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from detectors.adwin import ADWIN
-from detectors.base import FloatArray
-from detectors.page_hinkley import PageHinkley
+from driftstream.detectors.adwin import ADWIN
+from driftstream.detectors.base import FloatArray
+from driftstream.detectors.page_hinkley import PageHinkley
 
 CALIBRATION_VERSION = 1
 PH_GRID = (8.0, 10.0, 12.0, 14.0)

@@ -13,8 +13,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from detectors.base import FloatArray
-from detectors.baseline.model import NumericStats
+from driftstream.detectors.base import FloatArray
+from driftstream.detectors.baseline.model import NumericStats
 
 ROBUST_C = 1.8
 

@@ -21,10 +21,10 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from detectors.adwin import ADWIN, RiverADWIN
-from detectors.base import DriftDetector
-from detectors.baseline.model import Baseline, FeatureBaseline
-from detectors.calibration import (
+from driftstream.detectors.adwin import ADWIN, RiverADWIN
+from driftstream.detectors.base import DriftDetector
+from driftstream.detectors.baseline.model import Baseline, FeatureBaseline
+from driftstream.detectors.calibration import (
     WINDOW_SAFETY,
     CalibrationCache,
     FeatureFits,
@@ -34,11 +34,11 @@ from detectors.calibration import (
     page_hinkley_threshold,
     per_source_rate,
 )
-from detectors.events import Event, EventKind
-from detectors.page_hinkley import PageHinkley, RiverPageHinkley
-from detectors.retrain import Evidence, RetrainPolicy
-from detectors.settings import DetectorSettings
-from detectors.window_checks import (
+from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.page_hinkley import PageHinkley, RiverPageHinkley
+from driftstream.detectors.retrain import Evidence, RetrainPolicy
+from driftstream.detectors.settings import DetectorSettings
+from driftstream.detectors.window_checks import (
     CategoricalChecks,
     CheckResult,
     CompletenessCheck,

@@ -13,7 +13,13 @@ from typing import Any, ClassVar
 import numpy as np
 from numba import njit
 
-from detectors.base import DriftDetector, FloatArray, IndexArray, check_choice, check_positive
+from driftstream.detectors.base import (
+    DriftDetector,
+    FloatArray,
+    IndexArray,
+    check_choice,
+    check_positive,
+)
 
 MODES = ("up", "down", "both")
 _UP, _DOWN, _BOTH = 0, 1, 2

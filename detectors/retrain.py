@@ -14,8 +14,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.events import Event, EventKind
-from detectors.settings import RetrainSettings
+from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.settings import RetrainSettings
 
 
 @dataclass(frozen=True)

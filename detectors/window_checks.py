@@ -23,10 +23,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from detectors.base import FloatArray
-from detectors.baseline.model import FeatureBaseline, MonitoringConfig
-from detectors.calibration import ks_critical
-from detectors.distance import (
+from driftstream.detectors.base import FloatArray
+from driftstream.detectors.baseline.model import FeatureBaseline, MonitoringConfig
+from driftstream.detectors.calibration import ks_critical
+from driftstream.detectors.distance import (
     BaselineCdf,
     categorical_linf,
     homogeneity_chi2,
@@ -34,7 +34,7 @@ from detectors.distance import (
     robust,
     sample_term,
 )
-from detectors.events import EventKind
+from driftstream.detectors.events import EventKind
 
 MIN_PRESENT = 100  # fewer present values than this in a window: distribution tests are skipped
 MIN_EXPECTED = 5.0  # χ² cells with a smaller expected count are pooled

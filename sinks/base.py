@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from detectors.events import Event
+from driftstream.detectors.events import Event
 
 
 class SinkUnavailableError(RuntimeError):

@@ -39,21 +39,72 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import botocore.exceptions
 import numpy as np
 import numpy.typing as npt
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from detectors.events import Event, EventKind
-from sinks.base import Sink
-from streamer import aws
-from streamer.aws_settings import CLOUDWATCH_MAX_DIMENSIONS, CloudWatchSettings
-from streamer.backoff import Backoff
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks import aws
+from driftstream.sinks.base import Sink
+from driftstream.sinks.retry import Backoff, BackoffSettings
 
 log = structlog.get_logger(__name__)
+
+CLOUDWATCH_MAX_DIMENSIONS = 30
+# driftstream's own metrics carry Endpoint and at most one more (Kind or Reason)
+_OWN_DIMENSIONS = 2
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CloudWatchSettings(_Frozen):
+    """Model Monitor's per-feature metrics and driftstream's own (see docs/aws.md)."""
+
+    monitoring_schedule: str = Field(
+        min_length=1, max_length=1024, description="the MonitoringSchedule dimension value"
+    )
+    namespace: str = Field(
+        "driftstream", min_length=1, max_length=255, description="driftstream's own metrics"
+    )
+    dimensions: dict[str, str] = Field(
+        default_factory=dict, description="extra dimensions on driftstream's own metrics"
+    )
+    interval_seconds: float = Field(60.0, ge=0, le=3600, description="0: at every flush")
+    max_buffered: int = Field(100_000, ge=1, le=10_000_000, description="metric data points")
+    storage_resolution: Literal[1, 60] = 60
+    close_timeout_seconds: float = Field(10.0, ge=0, le=600)
+    retry: BackoffSettings = BackoffSettings(initial_seconds=1.0, max_seconds=60.0)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if value.startswith(("AWS/", ":")):
+            raise ValueError("a custom namespace cannot start with 'AWS/' or ':'")
+        return value
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimensions(cls, value: dict[str, str]) -> dict[str, str]:
+        room = CLOUDWATCH_MAX_DIMENSIONS - _OWN_DIMENSIONS
+        if len(value) > room:
+            raise ValueError(
+                f"at most {room} extra dimensions (CloudWatch allows "
+                f"{CLOUDWATCH_MAX_DIMENSIONS} per metric, driftstream uses {_OWN_DIMENSIONS})"
+            )
+        for name, dim_value in value.items():
+            if not 1 <= len(name) <= 255 or not 1 <= len(dim_value) <= 1024:
+                raise ValueError(f"dimension {name!r}: names 1-255, values 1-1024 characters")
+            if name in ("Endpoint", "Kind", "Reason"):
+                raise ValueError(f"dimension {name!r} is set by driftstream")
+        return value
+
 
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MAX_DATA_PER_CALL = 1000

@@ -6,8 +6,8 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from detectors.events import Event, EventKind
-from sinks.base import BatchingSink
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.base import BatchingSink
 
 LOWER_IS_WORSE = frozenset({"completeness_check", "data_type_check", "categorical_values_check"})
 SHOWN = (EventKind.DRIFT, EventKind.VIOLATION, EventKind.RETRAIN_SIGNAL, EventKind.ANOMALY)

@@ -8,8 +8,8 @@ from typing import IO
 
 import orjson
 
-from detectors.events import Event
-from sinks.base import BatchingSink
+from driftstream.detectors.events import Event
+from driftstream.sinks.base import BatchingSink
 
 
 class EventsFileSink(BatchingSink):

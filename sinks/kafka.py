@@ -23,8 +23,8 @@ import structlog
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 
-from detectors.events import Event
-from sinks.base import DeadLetter, DeadLetterSink, Sink, SinkUnavailableError
+from driftstream.detectors.events import Event
+from driftstream.sinks.base import DeadLetter, DeadLetterSink, Sink, SinkUnavailableError
 
 log = structlog.get_logger(__name__)
 

@@ -26,8 +26,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from detectors.events import Event, EventKind
-from sinks.base import Sink
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.base import Sink
 
 StatReader = Callable[[], Mapping[tuple[str, str], tuple[float, float]]]
 ActiveReader = Callable[[], Iterable[tuple[str, str]]]

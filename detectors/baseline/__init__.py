@@ -4,10 +4,10 @@
 decoder schema, detector calibration and distribution checks read.
 """
 
-from detectors.baseline.build import build_baseline
-from detectors.baseline.errors import BaselineError
-from detectors.baseline.files import load_baseline, write_baseline
-from detectors.baseline.model import (
+from driftstream.detectors.baseline.build import build_baseline
+from driftstream.detectors.baseline.errors import BaselineError
+from driftstream.detectors.baseline.files import load_baseline, write_baseline
+from driftstream.detectors.baseline.model import (
     NUMERIC_TYPES,
     PREDICTION,
     Baseline,
@@ -18,7 +18,7 @@ from detectors.baseline.model import (
     NumericStats,
     is_output_name,
 )
-from detectors.baseline.profile import DatasetProfile, profile_rows
+from driftstream.detectors.baseline.profile import DatasetProfile, profile_rows
 
 __all__ = [
     "NUMERIC_TYPES",

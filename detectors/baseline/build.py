@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from detectors.baseline.files import load_baseline, write_baseline
-from detectors.baseline.model import Baseline
-from detectors.baseline.profile import profile_rows
+from driftstream.detectors.baseline.files import load_baseline, write_baseline
+from driftstream.detectors.baseline.model import Baseline
+from driftstream.detectors.baseline.profile import profile_rows
 
 
 def build_baseline(

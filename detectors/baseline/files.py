@@ -20,9 +20,9 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from detectors.baseline.errors import BaselineError
-from detectors.baseline.kll import DEFAULT_C, DEFAULT_K, flatten_levels
-from detectors.baseline.model import (
+from driftstream.detectors.baseline.errors import BaselineError
+from driftstream.detectors.baseline.kll import DEFAULT_C, DEFAULT_K, flatten_levels
+from driftstream.detectors.baseline.model import (
     NUMERIC_TYPES,
     Baseline,
     CategoricalStats,
@@ -31,7 +31,11 @@ from detectors.baseline.model import (
     MonitoringConfig,
     NumericStats,
 )
-from detectors.baseline.profile import CARDINALITY_THRESHOLD, ColumnProfile, DatasetProfile
+from driftstream.detectors.baseline.profile import (
+    CARDINALITY_THRESHOLD,
+    ColumnProfile,
+    DatasetProfile,
+)
 
 FloatArray = npt.NDArray[np.float64]
 _T = TypeVar("_T")

@@ -27,9 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from detectors.baseline.errors import BaselineError
-from detectors.baseline.kll import DEFAULT_C, DEFAULT_K, KLLSketch, weighted_rank
-from detectors.baseline.model import PREDICTION, InferredType
+from driftstream.detectors.baseline.errors import BaselineError
+from driftstream.detectors.baseline.kll import DEFAULT_C, DEFAULT_K, KLLSketch, weighted_rank
+from driftstream.detectors.baseline.model import PREDICTION, InferredType
 
 CARDINALITY_THRESHOLD = 120  # Deequ's DEFAULT_CARDINALITY_THRESHOLD for categorical histograms
 HISTOGRAM_BUCKETS = 10  # Model Monitor's fixed numeric histogram size

@@ -13,8 +13,8 @@ from typing import Any
 import botocore.exceptions
 import orjson
 
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
-from streamer import aws
+from driftstream.sinks import aws
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
 
 ClientFactory = Callable[[], Any]
 #: SageMaker pipeline parameter values are strings of at most this many characters

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from detectors.events import Event, EventKind
+from driftstream.detectors.events import Event, EventKind
 
 SIGNAL_TYPE = "driftstream.retrain_signal"
 SIGNAL_VERSION = 1

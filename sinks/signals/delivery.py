@@ -27,12 +27,11 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from detectors.events import Event, EventKind
-from sinks.base import Sink
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
-from sinks.signals.outbox import Outbox
-from streamer.aws_settings import BackoffSettings
-from streamer.backoff import Backoff
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.base import Sink
+from driftstream.sinks.retry import Backoff, BackoffSettings
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.outbox import Outbox
 
 log = structlog.get_logger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
 
 
 class FileSignalTarget(SignalTarget):

@@ -14,7 +14,7 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
 
 ProducerFactory = Callable[..., Any]
 

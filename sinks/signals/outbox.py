@@ -29,8 +29,8 @@ from typing import IO, Any
 import orjson
 import structlog
 
-from sinks.events_file import cut_partial_last_line
-from sinks.signals.base import Signal
+from driftstream.sinks.events_file import cut_partial_last_line
+from driftstream.sinks.signals.base import Signal
 
 log = structlog.get_logger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from pydantic import SecretStr
 
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
 
 IDEMPOTENCY_HEADER = "X-Driftstream-Idempotency-Key"
 RETRYABLE_STATUS = frozenset({408, 425, 429})

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from detectors.baseline import Baseline, build_baseline
-from detectors.monitor import Monitor
-from detectors.settings import CalibrationSettings, DetectorSettings
-from streamer.batch import FeatureLayout
-from streamer.synthetic import training_csv
+from driftstream.detectors.baseline import Baseline, build_baseline
+from driftstream.detectors.monitor import Monitor
+from driftstream.detectors.settings import CalibrationSettings, DetectorSettings
+from driftstream.streamer.decode.base import FeatureLayout
+from driftstream.streamer.sources.synthetic import training_csv
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from detectors.adwin import ADWIN
-from detectors.calibration import (
+from driftstream.detectors.adwin import ADWIN
+from driftstream.detectors.calibration import (
     adwin_delta,
     fit_adwin,
     fit_page_hinkley,
@@ -16,7 +16,7 @@ from detectors.calibration import (
     page_hinkley_threshold,
     per_source_rate,
 )
-from detectors.page_hinkley import PageHinkley
+from driftstream.detectors.page_hinkley import PageHinkley
 
 
 def test_budget_split_over_sources() -> None:

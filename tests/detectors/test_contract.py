@@ -8,11 +8,10 @@ import json
 import numpy as np
 import pytest
 
-import detectors.adwin
-import detectors.page_hinkley
-from detectors.adwin import ADWIN, RiverADWIN
-from detectors.base import DriftDetector
-from detectors.page_hinkley import PageHinkley, RiverPageHinkley
+from driftstream.detectors import adwin, page_hinkley
+from driftstream.detectors.adwin import ADWIN, RiverADWIN
+from driftstream.detectors.base import DriftDetector
+from driftstream.detectors.page_hinkley import PageHinkley, RiverPageHinkley
 
 REGISTERED: list[DriftDetector] = [
     ADWIN(delta=0.01),
@@ -101,7 +100,7 @@ def test_bad_parameters_name_the_valid_ones(
         cls(**kwargs)
 
 
-@pytest.mark.parametrize("module", [detectors.adwin, detectors.page_hinkley])
+@pytest.mark.parametrize("module", [adwin, page_hinkley])
 def test_seeded_examples_print_exact_detection_index(module: object) -> None:
     result = doctest.testmod(module, raise_on_error=False)  # type: ignore[arg-type]
     assert result.attempted > 0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2_contingency
 
-from detectors.baseline.model import NumericStats
-from detectors.distance import BaselineCdf, homogeneity_chi2, numeric_linf
+from driftstream.detectors.baseline.model import NumericStats
+from driftstream.detectors.distance import BaselineCdf, homogeneity_chi2, numeric_linf
 
 
 def _reference(table: np.ndarray) -> tuple[float, int]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from detectors.adwin import ADWIN, RiverADWIN
-from detectors.page_hinkley import PageHinkley, RiverPageHinkley
+from driftstream.detectors.adwin import ADWIN, RiverADWIN
+from driftstream.detectors.page_hinkley import PageHinkley, RiverPageHinkley
 
 
 def _streams() -> list[tuple[str, np.ndarray]]:

@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable
 
 import pytest
 
-from detectors.baseline import Baseline
-from detectors.events import Event, EventKind
-from detectors.monitor import Monitor
-from streamer.decode import CaptureDecoder
-from streamer.synthetic import Change, Scenario, capture_lines
+from driftstream.detectors.baseline import Baseline
+from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.monitor import Monitor
+from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines
 
 ALARMS = (EventKind.DRIFT, EventKind.VIOLATION)
 

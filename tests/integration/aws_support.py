@@ -24,10 +24,10 @@ from typing import Any
 import boto3
 import yaml
 
-from streamer.demo import demo_changes
-from streamer.synthetic import Scenario, capture_lines, training_csv
+from driftstream.streamer.app.demo import demo_changes
+from driftstream.streamer.sources.synthetic import Scenario, capture_lines, training_csv
 
-DRIFTSTREAM = [sys.executable, "-m", "streamer.cli"]
+DRIFTSTREAM = [sys.executable, "-m", "driftstream.streamer.app.cli"]
 REGION = "us-east-1"
 DUMMY_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 N_RECORDS = 12_000

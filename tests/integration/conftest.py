@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.synthetic import training_csv
+from driftstream.streamer.sources.synthetic import training_csv
 from tests.integration.kafka_live import driftstream
 
 

@@ -22,11 +22,11 @@ from typing import Any
 import yaml
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from streamer.synthetic import Change, Scenario, capture_lines
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIG = REPO_ROOT / "examples" / "driftstream.yaml"
-DRIFTSTREAM = [sys.executable, "-m", "streamer.cli"]
+DRIFTSTREAM = [sys.executable, "-m", "driftstream.streamer.app.cli"]
 
 # Malformed lines at known positions: every one must reach the dead-letter topic.
 MALFORMED: dict[int, bytes] = {

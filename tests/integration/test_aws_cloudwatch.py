@@ -11,20 +11,19 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from detectors.events import Event
-from sinks.base import BatchingSink
-from sinks.cloudwatch import (
+from driftstream.detectors.events import Event
+from driftstream.sinks.base import BatchingSink
+from driftstream.sinks.cloudwatch import (
     MODEL_MONITOR_NAMESPACE,
     CloudWatchMetrics,
     Datum,
     MetricSender,
 )
-from streamer.app import build_parts
-from streamer.backoff import Backoff
-from streamer.config import load_config
-from streamer.memory import IterSource
-from streamer.outputs import build_output_sinks
-from streamer.pipeline import Pipeline
+from driftstream.sinks.retry import Backoff
+from driftstream.streamer.app.build import build_output_sinks, build_parts
+from driftstream.streamer.app.config import load_config
+from driftstream.streamer.runtime.summary import Pipeline
+from driftstream.streamer.sources.memory import IterSource
 from tests.integration import aws_support as s
 from tests.services import MotoServer
 

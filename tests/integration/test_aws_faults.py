@@ -19,15 +19,13 @@ import pytest
 from moto.server import ThreadedMotoServer
 from prometheus_client import CollectorRegistry
 
-from detectors.events import Event
-from sinks.base import BatchingSink
-from sinks.cloudwatch import MODEL_MONITOR_NAMESPACE
-from streamer.app import build_parts
-from streamer.config import Config, load_config
-from streamer.kinesis_app import build_kinesis_live
-from streamer.memory import IterSource
-from streamer.outputs import build_output_sinks
-from streamer.pipeline import Pipeline
+from driftstream.detectors.events import Event
+from driftstream.sinks.base import BatchingSink
+from driftstream.sinks.cloudwatch import MODEL_MONITOR_NAMESPACE
+from driftstream.streamer.app.build import build_kinesis_live, build_output_sinks, build_parts
+from driftstream.streamer.app.config import Config, load_config
+from driftstream.streamer.runtime.summary import Pipeline
+from driftstream.streamer.sources.memory import IterSource
 from tests.integration import aws_support as s
 from tests.services import free_port
 

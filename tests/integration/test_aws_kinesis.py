@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from streamer.aws import client
-from streamer.aws_settings import AwsSettings, KinesisSourceSettings
-from streamer.kinesis_publish import MAX_RECORD_BYTES, KinesisPublisher
-from streamer.kinesis_source import KinesisSource, PositionStore
-from streamer.memory import IterSource
+from driftstream.sinks.aws import AwsSettings, client
+from driftstream.streamer.publish.kinesis import MAX_RECORD_BYTES, KinesisPublisher
+from driftstream.streamer.sources.kinesis.settings import KinesisSourceSettings
+from driftstream.streamer.sources.kinesis.source import KinesisSource, PositionStore
+from driftstream.streamer.sources.memory import IterSource
 from tests.integration import aws_support as s
 from tests.services import MotoServer
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streamer.aws_settings import AwsSettings
-from streamer.s3_source import S3Source, s3_client_factory
+from driftstream.sinks.aws import AwsSettings
+from driftstream.streamer.sources.s3 import S3Source, s3_client_factory
 from tests.integration import aws_support as s
 from tests.services import MotoServer
 

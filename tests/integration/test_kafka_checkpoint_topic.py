@@ -8,8 +8,9 @@ import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
-from streamer.base import Checkpoint, Partition
-from streamer.checkpoint import KafkaCheckpointStore
+from driftstream.streamer.checkpoint.base import Checkpoint
+from driftstream.streamer.checkpoint.kafka import KafkaCheckpointStore
+from driftstream.streamer.sources.base import Partition
 from tests.integration.conftest import LiveBaseline
 from tests.integration.kafka_live import (
     LiveProcess,

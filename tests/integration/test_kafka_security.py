@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from streamer.synthetic import Scenario, capture_lines
+from driftstream.streamer.sources.synthetic import Scenario, capture_lines
 from tests import services
 from tests.integration.conftest import LiveBaseline
 from tests.integration.kafka_live import (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
 from tests import services
 
 DRIFTSTREAM = str(Path(sys.executable).parent / "driftstream")

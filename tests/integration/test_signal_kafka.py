@@ -8,9 +8,9 @@ import uuid
 import pytest
 from kafka import KafkaConsumer
 
-from detectors.events import Event, EventKind
-from sinks.signals.base import Signal
-from sinks.signals.kafka import KafkaSignalTarget
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.signals.base import Signal
+from driftstream.sinks.signals.kafka import KafkaSignalTarget
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,11 @@ import math
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from detectors.events import Event, EventKind
-from sinks.cloudwatch import (
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.cloudwatch import (
     MAX_VALUE,
     MODEL_MONITOR_NAMESPACE,
+    CloudWatchSettings,
     CloudWatchSink,
     Datum,
     FeatureValues,
@@ -21,8 +22,7 @@ from sinks.cloudwatch import (
     metric_value,
     plan_calls,
 )
-from streamer.aws_settings import CloudWatchSettings
-from streamer.batch import DecodedBatch
+from driftstream.streamer.decode.base import DecodedBatch
 
 STAMP = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 

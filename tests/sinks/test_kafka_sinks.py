@@ -10,10 +10,10 @@ import pytest
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from kafka.future import Future
 
-from detectors.events import Event, EventKind
-from sinks.base import DeadLetter, SinkUnavailableError
-from sinks.events_file import EventsFileSink
-from sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.base import DeadLetter, SinkUnavailableError
+from driftstream.sinks.events_file import EventsFileSink
+from driftstream.sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
 
 
 class FakeProducer:

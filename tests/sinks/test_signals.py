@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from detectors.events import Event, EventKind
-from sinks.signals.aws_targets import SageMakerPipelineSignalTarget, parameter_value
-from sinks.signals.base import DeliveryError, Signal, SignalTarget
-from sinks.signals.delivery import SignalDeliverySink
-from sinks.signals.outbox import DELIVERED_FILE, SIGNALS_FILE, Outbox, OutboxError
-from sinks.signals.webhook import WebhookSignalTarget, signature
-from streamer.aws_settings import BackoffSettings
+from driftstream.detectors.events import Event, EventKind
+from driftstream.sinks.retry import BackoffSettings
+from driftstream.sinks.signals.aws_targets import SageMakerPipelineSignalTarget, parameter_value
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.delivery import SignalDeliverySink
+from driftstream.sinks.signals.outbox import DELIVERED_FILE, SIGNALS_FILE, Outbox, OutboxError
+from driftstream.sinks.signals.webhook import WebhookSignalTarget, signature
 
 FAST = BackoffSettings(initial_seconds=0.01, max_seconds=0.02)
 

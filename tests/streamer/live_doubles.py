@@ -7,23 +7,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detectors.baseline import build_baseline
-from detectors.events import Event
-from detectors.monitor import Monitor
-from detectors.settings import CalibrationSettings, DetectorSettings
-from sinks.base import BatchingSink, DeadLetter, DeadLetterSink, SinkUnavailableError
-from streamer.base import (
+from driftstream.detectors.baseline import build_baseline
+from driftstream.detectors.events import Event
+from driftstream.detectors.monitor import Monitor
+from driftstream.detectors.settings import CalibrationSettings, DetectorSettings
+from driftstream.sinks.base import BatchingSink, DeadLetter, DeadLetterSink, SinkUnavailableError
+from driftstream.streamer.checkpoint.base import (
     Checkpoint,
     CheckpointStore,
+    CheckpointUnavailableError,
+)
+from driftstream.streamer.decode.base import FeatureLayout
+from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.sources.base import (
     Partition,
     PartitionedSource,
     PartitionListener,
     RawBatch,
 )
-from streamer.batch import FeatureLayout
-from streamer.checkpoint import CheckpointUnavailableError
-from streamer.decode import CaptureDecoder
-from streamer.synthetic import training_csv
+from driftstream.streamer.sources.synthetic import training_csv
 
 
 def small_monitor(root: Path) -> tuple[CaptureDecoder, Monitor]:

@@ -9,9 +9,9 @@ import botocore.exceptions
 import pytest
 import yaml
 
-from streamer import aws
-from streamer.aws_settings import AwsSettings
-from streamer.config import ConfigError, load_config
+from driftstream.sinks import aws
+from driftstream.sinks.aws import AwsSettings
+from driftstream.streamer.app.config import ConfigError, load_config
 
 
 def client_error(code: str, status: int, message: str = "it failed") -> Any:
@@ -50,7 +50,7 @@ def test_fatal_errors_read_as_one_line_without_secrets() -> None:
         "kinesis stream 'x'",
         client_error("AccessDeniedException", 400, "User arn:aws:iam::1:user/u is not\nauthorized"),
     )
-    assert isinstance(err, ConfigError)
+    assert isinstance(err, aws.AwsError)  # the CLI exits 2 with its one line
     assert str(err) == (
         "kinesis stream 'x': AccessDeniedException: User arn:aws:iam::1:user/u is not"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 
-from streamer.files import LineReader, capture_order
+from driftstream.streamer.sources.files import LineReader, capture_order
 
 
 def _lines(data: bytes, max_line_bytes: int = 100) -> tuple[list[bytes], int]:

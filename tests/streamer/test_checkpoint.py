@@ -9,21 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from detectors.baseline import build_baseline
-from detectors.monitor import Monitor
-from detectors.settings import CalibrationSettings, DetectorSettings
-from streamer.base import Checkpoint, Partition
-from streamer.batch import FeatureLayout
-from streamer.checkpoint import (
+from driftstream.detectors.baseline import build_baseline
+from driftstream.detectors.monitor import Monitor
+from driftstream.detectors.settings import CalibrationSettings, DetectorSettings
+from driftstream.streamer.checkpoint.base import (
     CHECKPOINT_VERSION,
+    Checkpoint,
     CheckpointError,
     CheckpointUnavailableError,
-    DirectoryCheckpointStore,
     decode,
     encode,
 )
-from streamer.decode import CaptureDecoder
-from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
+from driftstream.streamer.decode.base import FeatureLayout
+from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.sources.base import Partition
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
 
 P = Partition("captures", 3)
 

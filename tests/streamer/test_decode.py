@@ -13,16 +13,16 @@ import numpy as np
 import orjson
 import pytest
 
-import streamer.decode as decode_module
-from detectors.baseline.model import (
+import driftstream.streamer.decode.capture as decode_module
+from driftstream.detectors.baseline.model import (
     Baseline,
     CategoricalStats,
     FeatureBaseline,
     InferredType,
     NumericStats,
 )
-from streamer.batch import DecodedBatch, RejectReason
-from streamer.decode import CaptureDecoder, DecodeOptions
+from driftstream.streamer.decode.base import DecodedBatch, RejectReason
+from driftstream.streamer.decode.capture import CaptureDecoder, DecodeOptions
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "captures"
 

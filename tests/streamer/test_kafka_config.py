@@ -9,8 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.config import ConfigError, load_config
-from streamer.kafka_source import client_options, consumer_options, security_options
+from driftstream.streamer.app.config import ConfigError, load_config
+from driftstream.streamer.sources.kafka.source import (
+    client_options,
+    consumer_options,
+    security_options,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "driftstream.yaml"
 KAFKA = {
@@ -144,7 +148,7 @@ def test_run_with_a_bad_config_exits_2_with_one_line(
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(tree))
     done = subprocess.run(
-        [sys.executable, "-m", "streamer.cli", "run", "--config", str(path)],
+        [sys.executable, "-m", "driftstream.streamer.app.cli", "run", "--config", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,8 +9,12 @@ import pytest
 import structlog
 from pydantic import SecretStr
 
-from streamer.config import KafkaSecurity
-from streamer.kafka_logs import ClientFailureRelay, bootstrap_hint, configure_client_logging
+from driftstream.streamer.sources.kafka.logs import (
+    ClientFailureRelay,
+    bootstrap_hint,
+    configure_client_logging,
+)
+from driftstream.streamer.sources.kafka.settings import KafkaSecurity
 
 REFUSED = (
     "<KafkaTCPTransport [127.0.0.1:9094<-1]>: Abort ([Error 58] SaslAuthenticationFailedError: "

@@ -12,10 +12,10 @@ from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from streamer.base import Partition, RawBatch
-from streamer.config import KafkaSourceSettings
-from streamer.kafka_source import KafkaSource
-from streamer.live_metrics import LiveMetrics
+from driftstream.streamer.sources.base import Partition, RawBatch
+from driftstream.streamer.sources.kafka.settings import KafkaSourceSettings
+from driftstream.streamer.sources.kafka.source import KafkaSource
+from driftstream.streamer.sources.metrics import LiveMetrics
 
 
 @dataclass
@@ -133,7 +133,9 @@ def test_a_failing_poll_is_counted_and_backed_off_not_raised() -> None:
 
 def test_no_connection_for_a_second_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr("streamer.kafka_source.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr(
+        "driftstream.streamer.sources.kafka.source.time.monotonic", lambda: clock[0]
+    )
     consumer = FakeConsumer([{}] * 10, connections=0.0)
     source = source_with(consumer)
     for _ in range(4):

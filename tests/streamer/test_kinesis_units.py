@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from streamer.kinesis_publish import (
+from driftstream.streamer.publish.kinesis import (
     MAX_CALL_BYTES,
     MAX_RECORD_BYTES,
     Batcher,
     Entry,
     parse_kinesis_target,
 )
-from streamer.kinesis_source import (
+from driftstream.streamer.sources.kinesis.source import (
     KEEP_COMMITTED,
     PositionsError,
     PositionStore,

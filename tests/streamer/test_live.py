@@ -12,17 +12,22 @@ import pytest
 import structlog
 from prometheus_client import CollectorRegistry
 
-from detectors.events import Event
-from detectors.monitor import Monitor
-from streamer.backoff import Backoff
-from streamer.base import Checkpoint, MonitorHost, Partition
-from streamer.checkpoint import CheckpointError
-from streamer.decode import CaptureDecoder
-from streamer.live import Cadence, LiveService
-from streamer.live_metrics import LiveMetrics
-from streamer.monitor_host import InlineMonitorHost, MonitorHostError, ProcessMonitorHost
-from streamer.pipeline import rejection_events
-from streamer.synthetic import Change, Scenario, capture_lines
+from driftstream.detectors.events import Event
+from driftstream.detectors.monitor import Monitor
+from driftstream.sinks.retry import Backoff
+from driftstream.streamer.checkpoint.base import Checkpoint, CheckpointError
+from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.runtime.base import MonitorHost
+from driftstream.streamer.runtime.host import (
+    InlineMonitorHost,
+    MonitorHostError,
+    ProcessMonitorHost,
+)
+from driftstream.streamer.runtime.service import Cadence, LiveService
+from driftstream.streamer.runtime.summary import rejection_events
+from driftstream.streamer.sources.base import Partition
+from driftstream.streamer.sources.metrics import LiveMetrics
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines
 from tests.streamer.live_doubles import (
     Calls,
     CollectDeadLetters,

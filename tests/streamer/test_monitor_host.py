@@ -11,13 +11,18 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from detectors.monitor import Monitor
-from streamer.base import MonitorHost, MonitorStateError, Partition, Processed, RawBatch
-from streamer.batch import DecodedValues
-from streamer.decode import CaptureDecoder
-from streamer.monitor_host import InlineMonitorHost, MonitorHostError, ProcessMonitorHost
-from streamer.synthetic import Change, Scenario, capture_lines
-from streamer.warmup import sample_lines, warm_up
+from driftstream.detectors.monitor import Monitor
+from driftstream.streamer.decode.base import DecodedValues
+from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.runtime.base import MonitorHost, MonitorStateError, Processed
+from driftstream.streamer.runtime.host import (
+    InlineMonitorHost,
+    MonitorHostError,
+    ProcessMonitorHost,
+)
+from driftstream.streamer.runtime.warmup import sample_lines, warm_up
+from driftstream.streamer.sources.base import Partition, RawBatch
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines
 from tests.streamer.live_doubles import small_monitor
 
 P0 = Partition("captures", 0)

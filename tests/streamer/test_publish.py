@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from kafka.future import Future
 
-from streamer.files import FileSource
-from streamer.publish import KafkaTarget, parse_kafka_target, publish
-from streamer.synthetic import Scenario, capture_lines
+from driftstream.streamer.publish.kafka import KafkaTarget, parse_kafka_target, publish
+from driftstream.streamer.sources.files import FileSource
+from driftstream.streamer.sources.synthetic import Scenario, capture_lines
 
 
 @pytest.mark.parametrize(
@@ -104,7 +104,7 @@ def test_speed_follows_the_recorded_pace(tmp_path: Path) -> None:
 def test_replay_to_usage_errors_exit_2(tmp_path: Path, target: str, message: str) -> None:
     (tmp_path / "c.jsonl").write_bytes(b"\n".join(capture_lines(Scenario("u", 3))) + b"\n")
     done = subprocess.run(
-        [sys.executable, "-m", "streamer.cli", "replay", "c.jsonl", "--to", target],
+        [sys.executable, "-m", "driftstream.streamer.app.cli", "replay", "c.jsonl", "--to", target],
         cwd=tmp_path,
         capture_output=True,
         text=True,

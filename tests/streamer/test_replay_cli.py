@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streamer.synthetic import Change, Scenario, capture_lines, training_csv
+from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "captures"
 DRIFTSTREAM = str(Path(sys.executable).parent / "driftstream")

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from detectors.baseline import (
+from driftstream.detectors.baseline import (
     Baseline,
     BaselineError,
     MonitoringConfig,
@@ -22,7 +22,7 @@ from detectors.baseline import (
     profile_rows,
     write_baseline,
 )
-from detectors.baseline.kll import flatten_levels
+from driftstream.detectors.baseline.kll import flatten_levels
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "baselines"
 SDK_PIPELINE = DATA / "sdk_pipeline"

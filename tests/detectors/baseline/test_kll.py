@@ -8,8 +8,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from detectors.baseline.kll import KLLSketch, flatten_levels, weighted_rank
-from detectors.baseline.model import NumericStats
+from driftstream.detectors.baseline.kll import KLLSketch, flatten_levels, weighted_rank
+from driftstream.detectors.baseline.model import NumericStats
 
 
 def total_weight(sketch: KLLSketch) -> int:

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detectors.baseline import BaselineError
-from detectors.baseline.profile import (
+from driftstream.detectors.baseline import BaselineError
+from driftstream.detectors.baseline.profile import (
     CARDINALITY_THRESHOLD,
     ColumnProfile,
     DatasetProfile,

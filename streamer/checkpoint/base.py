@@ -1,0 +1,153 @@
+"""Checkpoint stores: detector state of each partition, saved with the offset it corresponds to.
+
+Format (JSON, never pickle; one document per consumer group, topic and partition):
+
+    {"version": 1, "group": "driftstream", "topic": "captures", "partition": 0,
+     "offset": 12000, "written_at": "2026-11-26T10:00:00.000000+00:00",
+     "monitor": {... detectors.monitor.Monitor.state_dict() ...}}
+
+`offset` is the next record to read: every record before it has been through the monitor whose
+state is `monitor`, and its events were flushed to every sink before the checkpoint was written.
+
+Two stores:
+- DirectoryCheckpointStore: DIR/<group>/<topic>/<partition>.json, written atomically (temporary
+  file, fsync, rename), so a reader sees the old or the new checkpoint, never half of one.
+  Processes of one group share the directory (a shared volume) to take over each other's
+  partitions.
+- KafkaCheckpointStore: a compacted topic, key `<group>/<topic>/<partition>`, value the JSON
+  above (gzip-compressed batches). State follows partitions between machines with no shared disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+import structlog
+
+
+class Partition(NamedTuple):
+    """One partition of one topic: the unit of ordering, assignment and checkpointing."""
+
+    topic: str
+    partition: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}"
+
+
+# -- the interface ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Detector state of one partition and the offset it corresponds to (the next to read)."""
+
+    group: str
+    partition: Partition
+    offset: int
+    monitor: dict[str, Any]
+
+
+class CheckpointStore(ABC):
+    """Keeps the latest Checkpoint per (group, topic, partition).
+
+    `save` returns only once the checkpoints are durable: the loop commits offsets after it.
+    Stored as versioned JSON (streamer.checkpoint), never pickle.
+    """
+
+    def setup(self) -> None:  # noqa: B027 - optional hook
+        """Create directories or topics, connect; called once before the first load/save."""
+
+    @abstractmethod
+    def load(self, group: str, partition: Partition) -> Checkpoint | None:
+        """The latest checkpoint of this partition, or None when there is none."""
+
+    @abstractmethod
+    def save(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Store these checkpoints durably (each replaces its partition's previous one)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; idempotent."""
+
+
+log = structlog.get_logger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint exists but cannot be used (unreadable, other version, other baseline)."""
+
+
+class CheckpointUnavailableError(RuntimeError):
+    """The store cannot be reached or written now; retried after back-off."""
+
+
+def checkpoint_key(group: str, partition: Partition) -> str:
+    return f"{group}/{partition.topic}/{partition.partition}"
+
+
+def encode(checkpoint: Checkpoint) -> bytes:
+    return orjson.dumps(
+        {
+            "version": CHECKPOINT_VERSION,
+            "group": checkpoint.group,
+            "topic": checkpoint.partition.topic,
+            "partition": checkpoint.partition.partition,
+            "offset": checkpoint.offset,
+            "written_at": dt.datetime.now(dt.UTC).isoformat(),
+            "monitor": checkpoint.monitor,
+        }
+    )
+
+
+def decode(data: bytes, *, where: str, group: str, partition: Partition) -> Checkpoint:
+    """Parse and check one stored checkpoint; CheckpointError names `where` and the problem."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise CheckpointError(f"checkpoint {where} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError(f"checkpoint {where} is not a JSON object")
+    if doc.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {where} has version {doc.get('version')!r}, this driftstream reads "
+            f"{CHECKPOINT_VERSION}; delete it to start afresh"
+        )
+    found = (doc.get("group"), doc.get("topic"), doc.get("partition"))
+    if found != (group, partition.topic, partition.partition):
+        key = checkpoint_key(group, partition)
+        raise CheckpointError(f"checkpoint {where} belongs to {found}, not {key}")
+    offset, monitor = doc.get("offset"), doc.get("monitor")
+    if not isinstance(offset, int) or offset < 0 or not isinstance(monitor, dict):
+        raise CheckpointError(f"checkpoint {where} lacks a valid offset or monitor state")
+    return Checkpoint(group, partition, offset, monitor)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so that a reader sees the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    # the rename itself must survive a power cut too
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,155 @@
+"""`driftstream replay SOURCE --to kafka://host:port/topic`: re-publish captured records.
+
+Every line the file source yields (malformed and empty ones included) becomes one Kafka record
+with its bytes unchanged, keyed by the endpoint, so all of an endpoint's records land in one
+partition in file order: record i of the file is offset i of that partition when the topic
+started empty, and `driftstream run` then reports the same record indices as
+`driftstream replay` of the file. Pacing: as fast as possible, or the recorded pace (the records'
+eventMetadata.inferenceTime) times `speed`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, MessageSizeTooLargeError
+
+from driftstream.streamer.sources.base import Source
+from driftstream.streamer.sources.pacing import Pacer
+
+log = structlog.get_logger(__name__)
+
+_INFERENCE_TIME = re.compile(rb'"inferenceTime"\s*:\s*"([^"\\]*)"')
+MAX_RECORD_BYTES = 2 * 1_048_576
+
+
+class PublishError(RuntimeError):
+    """The records could not be published (broker unreachable); one line."""
+
+
+@dataclass(frozen=True)
+class KafkaTarget:
+    bootstrap_servers: tuple[str, ...]
+    topic: str
+
+    def __str__(self) -> str:
+        return f"kafka://{','.join(self.bootstrap_servers)}/{self.topic}"
+
+
+def parse_kafka_target(target: str) -> KafkaTarget:
+    """`kafka://host:port[,host:port]/topic` → KafkaTarget; ValueError (one line) otherwise."""
+    url = urllib.parse.urlsplit(target)
+    servers = tuple(s for s in url.netloc.split(",") if s)
+    topic = url.path.lstrip("/")
+    if url.scheme != "kafka" or not servers or not topic or "/" in topic or url.query:
+        raise ValueError(f"--to {target}: expected kafka://host:port/topic")
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"--to {target}: {server!r} is not host:port")
+    return KafkaTarget(servers, topic)
+
+
+@dataclass
+class PublishSummary:
+    records: int = 0
+    acknowledged: int = 0
+    failed: int = 0
+    n_bytes: int = 0
+    seconds: float = 0.0
+    partitions: set[int] = field(default_factory=set)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def line(self, target: KafkaTarget, key: bytes) -> str:
+        rate = self.records / self.seconds if self.seconds else 0.0
+        parts = ",".join(str(p) for p in sorted(self.partitions)) or "-"
+        text = (
+            f"published {self.acknowledged} of {self.records} records ({self.n_bytes:,} bytes) to "
+            f"{target} key {key.decode(errors='replace')!r} partition {parts} in "
+            f"{self.seconds:.2f}s ({rate:,.0f} records/s); {self.failed} failed"
+        )
+        if self.errors:
+            text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items())) + ")"
+        return text
+
+
+def _inference_time(line: bytes) -> str | None:
+    m = _INFERENCE_TIME.search(line)
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def publish(
+    source: Source,
+    target: KafkaTarget,
+    *,
+    key: bytes,
+    client_options: Mapping[str, Any],
+    speed: float | None = None,
+    stop: threading.Event | None = None,
+    producer_factory: Callable[..., Any] = KafkaProducer,
+) -> PublishSummary:
+    """Produce every line of `source` to `target` (see the module docstring)."""
+    stop = stop or threading.Event()
+    summary = PublishSummary()
+    lock = threading.Lock()
+
+    def delivered(metadata: Any) -> None:
+        with lock:
+            summary.acknowledged += 1
+            summary.partitions.add(int(metadata.partition))
+
+    def failed(exc: BaseException) -> None:
+        with lock:
+            summary.failed += 1
+            name = type(exc).__name__
+            summary.errors[name] = summary.errors.get(name, 0) + 1
+
+    options = {**client_options, "bootstrap_servers": list(target.bootstrap_servers)}
+    try:
+        producer = producer_factory(
+            **options,
+            acks="all",
+            linger_ms=20,
+            batch_size=512 * 1024,
+            max_request_size=MAX_RECORD_BYTES,
+        )
+    except KafkaError as exc:
+        raise PublishError(f"cannot reach Kafka at {target}: {type(exc).__name__}") from exc
+    pacer = Pacer(speed, stop) if speed else None
+    started = time.perf_counter()
+    try:
+        while not stop.is_set():
+            batch = source.next_batch(64 if pacer else 4096)
+            if batch is None:
+                break
+            for line in batch.lines:
+                if pacer is not None:
+                    pacer.wait_for(_inference_time(line))
+                    if stop.is_set():
+                        break
+                summary.records += 1
+                summary.n_bytes += len(line)
+                try:
+                    future = producer.send(target.topic, key=key, value=line)
+                except MessageSizeTooLargeError as exc:
+                    failed(exc)
+                    continue
+                future.add_callback(delivered)
+                future.add_errback(failed)
+        producer.flush()
+    except KafkaError as exc:
+        raise PublishError(f"publishing to {target} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        summary.seconds = time.perf_counter() - started
+        producer.close()
+    with lock:
+        summary.failed = summary.records - summary.acknowledged
+    return summary

@@ -1,0 +1,361 @@
+"""The Kafka source: a kafka-python consumer group over the configured topics.
+
+Offsets are never committed automatically (`enable_auto_commit=False`): the processing loop
+(streamer/live.py) commits a partition's offset only after that partition's events were flushed
+and its detector state checkpointed. Each RawBatch holds a run of consecutive offsets of one
+partition; its `first_index` is the first record's offset, so a record's `record_index` is its
+offset in its partition.
+
+Records are expected keyed by endpoint, so one endpoint's records share a partition and one
+monitor per partition sees them all, in order. Detection per endpoint across several partitions
+needs one partition per endpoint, or a re-keying step before driftstream (docs/kafka.md).
+
+Threading: kafka-python 3 runs its network loop on a background thread, and rebalance callbacks
+run there while the caller's thread waits inside `poll()` or `close()`. The listener therefore
+never races the processing loop, but it must not call blocking consumer methods; a revoke's
+commit is awaited on that loop instead.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import KafkaConnectionError, KafkaError
+
+from driftstream.sinks.retry import Backoff
+from driftstream.streamer.sources.base import (
+    Partition,
+    PartitionedSource,
+    PartitionListener,
+    RawBatch,
+)
+from driftstream.streamer.sources.kafka.logs import bootstrap_hint
+from driftstream.streamer.sources.kafka.settings import KafkaSecurity, KafkaSourceSettings
+from driftstream.streamer.sources.metrics import LiveMetrics
+
+log = structlog.get_logger(__name__)
+
+COMMIT_TIMEOUT_MS = 5000
+# poll timeout while a batch is in flight (`poll(wait=False)`): short, so its events are
+# delivered without waiting for more records, but not 0: kafka-python 3.0.12 then returns before
+# its network thread hands over the next fetch, and the benchmark's p99 latency at 5,000
+# records/s rose from ~55 to ~130 ms (5 ms: 25-66 ms)
+IN_FLIGHT_POLL_MS = 5
+
+
+def security_options(security: KafkaSecurity) -> dict[str, Any]:
+    """kafka-python keyword arguments for SSL / SASL (secrets unwrapped here, never logged)."""
+    out: dict[str, Any] = {"security_protocol": security.protocol}
+    if security.sasl_mechanism is not None:
+        out["sasl_mechanism"] = security.sasl_mechanism
+        out["sasl_plain_username"] = security.sasl_username
+        if security.sasl_password is not None:
+            out["sasl_plain_password"] = security.sasl_password.get_secret_value()
+    if security.protocol in ("SSL", "SASL_SSL"):
+        out["ssl_check_hostname"] = security.ssl_check_hostname
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(security, name)
+            if path is not None:
+                out[name] = str(path)
+        if security.ssl_password is not None:
+            out["ssl_password"] = security.ssl_password.get_secret_value()
+    return out
+
+
+def client_options(settings: KafkaSourceSettings) -> dict[str, Any]:
+    """Connection keyword arguments shared by the consumer, the producers and the admin client."""
+    return {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "client_id": settings.client_id,
+        "request_timeout_ms": settings.request_timeout_ms,
+        "reconnect_backoff_ms": int(settings.retry.initial_seconds * 1000),
+        "reconnect_backoff_max_ms": int(settings.retry.max_seconds * 1000),
+        "bootstrap_timeout_ms": settings.request_timeout_ms,
+        **security_options(settings.security),
+    }
+
+
+def consumer_options(settings: KafkaSourceSettings) -> dict[str, Any]:
+    """KafkaConsumer keyword arguments for the source's consumer group."""
+    session = settings.session_timeout_ms
+    return {
+        **client_options(settings),
+        "group_id": settings.group_id,
+        "group_instance_id": settings.group_instance_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": settings.auto_offset_reset,
+        "max_poll_records": settings.max_poll_records,
+        "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
+        "fetch_max_bytes": settings.fetch_max_bytes,
+        "session_timeout_ms": session,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms or max(session // 3, 100),
+        "max_poll_interval_ms": settings.max_poll_interval_ms,
+    }
+
+
+def _partition(tp: Any) -> Partition:
+    return Partition(str(tp.topic), int(tp.partition))
+
+
+def _sorted(tps: Any) -> list[Partition]:
+    return sorted(_partition(tp) for tp in tps)
+
+
+class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka-python is untyped
+    """Adapts kafka-python's callbacks to the PartitionListener; commits what a revoke returns."""
+
+    def __init__(self, source: KafkaSource, listener: PartitionListener) -> None:
+        self._source = source
+        self._listener = listener
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        offsets = self._listener.on_revoked(_sorted(revoked))
+        if offsets:
+            try:
+                # the network loop is this thread: await the commit, never block on it
+                await self._source.commit_future(offsets)
+                self._source.count_commit(ok=True)
+            except KafkaError as exc:
+                self._source.count_commit(ok=False)
+                log.warning(
+                    "commit_failed",
+                    when="revoke",
+                    error=type(exc).__name__,
+                    detail=str(exc),
+                    hint="the checkpoint keeps the position",
+                )
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._listener.on_assigned(_sorted(assigned))
+
+    async def on_partitions_lost(self, lost: Any) -> None:
+        self._listener.on_lost(_sorted(lost))
+
+
+ConsumerFactory = Callable[..., Any]
+
+
+class KafkaSource(PartitionedSource):
+    """A consumer group member over `settings.topics` (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: KafkaSourceSettings,
+        *,
+        stop: threading.Event,
+        metrics: LiveMetrics | None = None,
+        consumer_factory: ConsumerFactory = KafkaConsumer,
+    ) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.metrics = metrics
+        self._factory = consumer_factory
+        self._consumer: Any = None
+        self._backoff = Backoff(settings.retry.initial_seconds, settings.retry.max_seconds)
+        self._next_health_check = 0.0
+        self._down_since: float | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def setup(self, listener: PartitionListener) -> None:
+        """Connect (retrying with back-off until the broker answers or stop is set), subscribe."""
+        while self._consumer is None and not self.stop.is_set():
+            try:
+                self._consumer = self._factory(**consumer_options(self.settings))
+            except KafkaError as exc:
+                self._failed("connect", exc)
+        if self._consumer is None:
+            return
+        self._backoff.reset()
+        self._consumer.subscribe(
+            topics=list(self.settings.topics), listener=_Rebalance(self, listener)
+        )
+        log.info(
+            "kafka_subscribed",
+            topics=list(self.settings.topics),
+            group=self.settings.group_id,
+            bootstrap=list(self.settings.bootstrap_servers),
+            security=self.settings.security.protocol,
+        )
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            consumer, self._consumer = self._consumer, None
+            try:
+                # bounded: leaving the group must not hold a shutdown up during an outage
+                consumer.close(
+                    autocommit=False, timeout_ms=min(self.settings.request_timeout_ms, 10_000)
+                )
+            except KafkaError as exc:
+                log.warning("kafka_close_failed", error=type(exc).__name__, detail=str(exc))
+
+    # -- records -----------------------------------------------------------------------------
+
+    def poll(self, *, wait: bool = True) -> list[RawBatch]:
+        if self._consumer is None:
+            return []
+        try:
+            polled = self._consumer.poll(
+                timeout_ms=self.settings.poll_timeout_ms if wait else IN_FLIGHT_POLL_MS,
+                max_records=self.settings.max_poll_records,
+            )
+        except KafkaError as exc:
+            self._failed("poll", exc)
+            return []
+        if not polled:
+            self._check_connected()
+            return []
+        self._reachable()
+        batches: list[RawBatch] = []
+        for tp, records in sorted(polled.items(), key=lambda item: _partition(item[0])):
+            if records:
+                batches.extend(_runs(_partition(tp), records))
+        return batches
+
+    # -- positions ---------------------------------------------------------------------------
+
+    def seek(self, partition: Partition, offset: int) -> None:
+        self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
+
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        self._consumer.pause(*(TopicPartition(p.topic, p.partition) for p in partitions))
+
+    def resume(self, partitions: Sequence[Partition]) -> None:
+        self._consumer.resume(*(TopicPartition(p.topic, p.partition) for p in partitions))
+
+    def commit(self, offsets: Mapping[Partition, int]) -> bool:
+        if self._consumer is None or not offsets:
+            return True
+        try:
+            # bounded: a commit is advisory (the checkpoint is the truth) and must not hold the
+            # loop up for a whole request timeout while the coordinator is away
+            self._consumer.commit(
+                offsets=_commit_offsets(offsets),
+                timeout_ms=min(self.settings.request_timeout_ms, COMMIT_TIMEOUT_MS),
+            )
+        except KafkaError as exc:
+            self.count_commit(ok=False)
+            log.warning(
+                "commit_failed",
+                when="checkpoint",
+                error=type(exc).__name__,
+                detail=str(exc),
+                hint="the checkpoint keeps the position",
+            )
+            return False
+        self.count_commit(ok=True)
+        return True
+
+    def commit_future(self, offsets: Mapping[Partition, int]) -> Any:
+        """An awaitable commit, for the rebalance callback on the network thread."""
+        return self._consumer.commit_async(offsets=_commit_offsets(offsets))
+
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """High watermarks from the latest fetch responses: no request, never blocks."""
+        out: dict[Partition, int] = {}
+        if self._consumer is None:
+            return out
+        for p in partitions:
+            try:
+                hw = self._consumer.highwater(TopicPartition(p.topic, p.partition))
+            except KafkaError:
+                continue  # no longer assigned
+            if hw is not None:
+                out[p] = int(hw)
+        return out
+
+    # -- failures ----------------------------------------------------------------------------
+
+    def _check_connected(self) -> None:
+        """kafka-python reconnects by itself and its poll() just returns nothing while the
+        brokers are away; notice that (no open connection for a second), so it is counted,
+        logged and backed off like any other broker failure."""
+        now = time.monotonic()
+        if now < self._next_health_check:
+            return
+        self._next_health_check = now + 1.0
+        count = _connection_count(self._consumer)
+        if count is None:
+            return
+        if count > 0:
+            self._reachable()
+        elif self._down_since is None:
+            self._down_since = now
+        elif now - self._down_since >= 1.0:
+            self._failed("poll", KafkaConnectionError("no connection to any broker"))
+
+    def _reachable(self) -> None:
+        if self._down_since is not None:
+            log.warning("broker_reachable", after_s=round(time.monotonic() - self._down_since, 1))
+            self._down_since = None
+        self._backoff.reset()
+
+    def count_commit(self, *, ok: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.commits.labels(self.metrics.endpoint, "ok" if ok else "failed").inc()
+            if not ok:
+                self.metrics.broker_error("commit")
+
+    def _failed(self, operation: str, exc: KafkaError) -> None:
+        if self.metrics is not None:
+            self.metrics.broker_error(operation)
+        delay = self._backoff.next_delay()
+        hint = bootstrap_hint(self.settings.security, str(exc))
+        log.warning(
+            "broker_unavailable",
+            operation=operation,
+            error=type(exc).__name__,
+            detail=str(exc),
+            retry_in_s=round(delay, 2),
+            failures=self._backoff.failures,
+            **({"hint": hint} if hint else {}),
+        )
+        self.stop.wait(delay)
+
+
+def _connection_count(consumer: Any) -> float | None:
+    try:
+        value = consumer.metrics().get("consumer-metrics", {}).get("connection-count")
+    except (KafkaError, AttributeError):
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _commit_offsets(offsets: Mapping[Partition, int]) -> dict[Any, Any]:
+    return {
+        TopicPartition(p.topic, p.partition): OffsetAndMetadata(offset, "", -1)
+        for p, offset in offsets.items()
+    }
+
+
+def _runs(partition: Partition, records: Sequence[Any]) -> list[RawBatch]:
+    """Split a partition's records into runs of consecutive offsets (compaction and transaction
+    markers leave gaps), so that `first_index + i` is always record i's offset."""
+    if records[-1].offset - records[0].offset == len(records) - 1:
+        bounds = [0, len(records)]  # offsets only grow: no gap (the usual case)
+    else:
+        bounds = [0]
+        bounds += [
+            i for i in range(1, len(records)) if records[i].offset != records[i - 1].offset + 1
+        ]
+        bounds.append(len(records))
+    out: list[RawBatch] = []
+    for start, end in itertools.pairwise(bounds):
+        run = records[start:end]
+        out.append(
+            RawBatch(
+                first_index=int(run[0].offset),
+                lines=[r.value if r.value is not None else b"" for r in run],
+                # bytes only, no ConsumerRecord: what the loop keeps while the next poll runs
+                # must not give the garbage collector thousands of tuples to trace
+                meta={"partition": partition, "keys": [r.key for r in run]},
+            )
+        )
+    return out
