@@ -14,8 +14,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from driftstream.detectors.events import Event
+
+if TYPE_CHECKING:
+    from driftstream.detectors.monitor import MonitorView
 
 
 class SinkUnavailableError(RuntimeError):
@@ -34,6 +38,10 @@ class Sink(ABC):
     @abstractmethod
     def flush(self) -> None:
         """Write everything added so far."""
+
+    def observe(self, view: MonitorView) -> None:  # noqa: B027 - optional hook
+        """Called by the processing loop after every batch with the view of the partition's
+        monitor that processed it (sinks that publish the monitor's readings, CloudWatch)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Flush and release resources; idempotent."""

@@ -1,9 +1,22 @@
-"""Assembles replay and live from a Config: baseline, decoder, monitor, where it runs, the sources
-and the sinks the config names, and the metrics server."""
+"""Assembles every run from a Config: `driftstream run`, `replay` and `demo` are the same
+ProcessingService (streamer/runtime/service.py) over different sources and sinks.
+
+- `build_core`: baseline, decoder, the calibrated prototype monitor (each partition gets a copy),
+  where decoding and monitoring run (a MonitorHost), and the Prometheus sink;
+- `LIVE_SOURCES`: the table of live sources, one builder per `sources.<name>` config section,
+  each giving the source, its checkpoint store and the sinks that need its connection;
+- `event_sinks` and `build_output_sinks`: the sinks the config names (events file, CloudWatch,
+  retrain signals, Prometheus);
+- `build_live(config, stop)` and `build_replay(config, source, ...)`: the service, set up.
+
+Modules that need a client library (kafka-python, boto3) are imported by the builder that uses
+them, so a replay of local files never imports either.
+"""
 
 from __future__ import annotations
 
 import errno
+import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +33,6 @@ from driftstream.sinks.aws import AwsSettings
 from driftstream.sinks.base import DeadLetterSink, Sink, SinkUnavailableError
 from driftstream.sinks.cloudwatch import CloudWatchSink
 from driftstream.sinks.events_file import EventsFileSink
-from driftstream.sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
 from driftstream.sinks.prometheus import PrometheusSink
 from driftstream.sinks.retry import Backoff, BackoffSettings
 from driftstream.sinks.signals.aws_targets import (
@@ -31,7 +43,6 @@ from driftstream.sinks.signals.aws_targets import (
 from driftstream.sinks.signals.base import SignalTarget
 from driftstream.sinks.signals.delivery import SignalDeliverySink
 from driftstream.sinks.signals.file import FileSignalTarget
-from driftstream.sinks.signals.kafka import KafkaSignalTarget
 from driftstream.sinks.signals.outbox import OutboxError
 from driftstream.sinks.signals.settings import (
     EventBridgeTarget,
@@ -44,33 +55,38 @@ from driftstream.sinks.signals.settings import (
 from driftstream.sinks.signals.settings import SignalTarget as TargetSettings
 from driftstream.sinks.signals.webhook import WebhookSignalTarget
 from driftstream.streamer.app.config import Config, ConfigError
+from driftstream.streamer.app.logging import configure_logging
 from driftstream.streamer.checkpoint.base import CheckpointStore, CheckpointUnavailableError
 from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
-from driftstream.streamer.checkpoint.kafka import KafkaCheckpointStore
 from driftstream.streamer.decode.base import FeatureLayout
 from driftstream.streamer.decode.capture import CaptureDecoder, DecodeOptions
 from driftstream.streamer.runtime.base import MonitorHost
 from driftstream.streamer.runtime.host import InlineMonitorHost, ProcessMonitorHost
 from driftstream.streamer.runtime.metrics import PartitionDriftCollector
-from driftstream.streamer.runtime.service import Cadence, LiveService, log_retry
-from driftstream.streamer.sources.kafka.logs import bootstrap_hint
-from driftstream.streamer.sources.kafka.settings import KafkaSourceSettings
-from driftstream.streamer.sources.kafka.source import KafkaSource, client_options
-from driftstream.streamer.sources.kinesis.settings import KinesisSourceSettings
-from driftstream.streamer.sources.kinesis.source import KinesisMetrics, KinesisSource, PositionStore
+from driftstream.streamer.runtime.service import Cadence, ProcessingService, log_retry
+from driftstream.streamer.runtime.summary import ProgressHook, RunSummary
+from driftstream.streamer.sources.base import Source
 from driftstream.streamer.sources.metrics import LiveMetrics
+from driftstream.streamer.sources.single import OnePartitionSource
 
 log = structlog.get_logger(__name__)
 
-# -- from build.py --
+#: the group name of replay checkpoints (a replay's partition is named after its source)
+REPLAY_GROUP = "replay"
+
+
+# -- what every run shares ----------------------------------------------------------------------
 
 
 @dataclass
-class Parts:
+class Core:
+    """Decoder, where decoding and monitors run, and the metrics every run has."""
+
     baseline: Baseline
     decoder: CaptureDecoder
-    monitor: Monitor
+    host: MonitorHost
     metrics: PrometheusSink
+    live_metrics: LiveMetrics
 
 
 def default_cache_dir() -> Path:
@@ -112,6 +128,33 @@ def build_monitor(config: Config, baseline: Baseline) -> Monitor:
     return monitor
 
 
+def load_configured_baseline(config: Config) -> Baseline:
+    if config.baseline is None:
+        raise ConfigError("no baseline: pass --baseline DIR or set `baseline:` in the config")
+    return load_baseline(config.baseline)
+
+
+def build_core(config: Config, *, monitor_process: bool) -> Core:
+    """Load the baseline, calibrate the prototype monitor (now, not inside a rebalance) and
+    choose where it runs: a child process beside the consumer, or this process."""
+    baseline = load_configured_baseline(config)
+    decoder = build_decoder(config, baseline)
+    prototype = build_monitor(config, baseline)
+    host: MonitorHost
+    if monitor_process:
+        host = ProcessMonitorHost(
+            decoder, prototype, setup_logging=functools.partial(configure_logging, "warning")
+        )
+    else:
+        host = InlineMonitorHost(decoder, prototype)
+    metrics = PrometheusSink(
+        config.endpoint,
+        port=config.metrics.port if config.metrics.enabled else None,
+        host=config.metrics.host,
+    )
+    return Core(baseline, decoder, host, metrics, LiveMetrics(config.endpoint, metrics.registry))
+
+
 def serve_metrics(metrics: PrometheusSink, config: Config, *, metrics_required: bool) -> None:
     """Start /metrics. `metrics_required`: when the user asked for a port explicitly, a port in
     use is a configuration error; otherwise it is a warning and the run goes on without it."""
@@ -127,38 +170,35 @@ def serve_metrics(metrics: PrometheusSink, config: Config, *, metrics_required: 
         metrics.port = None
 
 
-def load_configured_baseline(config: Config) -> Baseline:
-    if config.baseline is None:
-        raise ConfigError("no baseline: pass --baseline DIR or set `baseline:` in the config")
-    return load_baseline(config.baseline)
+def directory_store(directory: Path, key: str) -> DirectoryCheckpointStore:
+    store = DirectoryCheckpointStore(directory)
+    try:
+        store.setup()
+    except CheckpointUnavailableError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
+    return store
 
 
-def build_parts(config: Config, *, metrics_required: bool) -> Parts:
-    """Load the baseline and build decoder, monitor and metrics sink.
-
-    `metrics_required`: when the user asked for a port explicitly, a port in use is a
-    configuration error; otherwise it is a warning and the run goes on without /metrics.
-    """
-    baseline = load_configured_baseline(config)
-    decoder = build_decoder(config, baseline)
-    monitor = build_monitor(config, baseline)
-    metrics = PrometheusSink(
-        config.endpoint,
-        port=config.metrics.port if config.metrics.enabled else None,
-        host=config.metrics.host,
-    )
-    # lambdas, not bound methods: load_state() replaces monitor.state
-    metrics.watch(lambda: monitor.current, lambda: monitor.state.active.keys())  # noqa: PLW0108
-    serve_metrics(metrics, config, metrics_required=metrics_required)
-    return Parts(baseline, decoder, monitor, metrics)
+def cadence(config: Config) -> Cadence:
+    return Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records)
 
 
-# -- from live_tmp.py --
+def event_sinks(
+    config: Config, core: Core, extra: Sequence[Sink] = ()
+) -> tuple[list[Sink], OutputSinks]:
+    """`extra`, CloudWatch and signals, then Prometheus (last: it counts what the others did)."""
+    sinks: list[Sink] = list(extra)
+    outputs = build_output_sinks(config, core.decoder, core.metrics.registry)
+    sinks.extend(outputs.sinks)
+    sinks.append(core.metrics)
+    return sinks, outputs
 
 
 @dataclass
-class LiveParts:
-    service: LiveService
+class Run:
+    """A service ready to `run()`, with what must be closed after it."""
+
+    service: ProcessingService
     metrics: PrometheusSink
     store: CheckpointStore
     sinks: list[Sink] = field(default_factory=list)
@@ -172,71 +212,184 @@ class LiveParts:
         self.store.close()
 
 
+# -- the table of live sources ------------------------------------------------------------------
+
+
 @dataclass
-class LiveCore:
-    """What every live source shares: decoder, where decoding and monitors run, metrics."""
+class LiveSource:
+    """What a live source's builder gives the service."""
 
-    decoder: CaptureDecoder
-    host: MonitorHost
-    metrics: PrometheusSink
-    live_metrics: LiveMetrics
+    source: Source
+    store: CheckpointStore
+    group: str
+    backoff: Backoff
+    sinks: list[Sink] = field(default_factory=list)  # sinks that use the source's connection
+    dead_letters: DeadLetterSink | None = None
+    retry_hint: Callable[[str], str | None] | None = None
+    ready: dict[str, Any] = field(default_factory=dict)  # for the `live_ready` log line
 
 
-def build_core(config: Config) -> LiveCore:
-    baseline = load_configured_baseline(config)
-    decoder = build_decoder(config, baseline)
-    # calibrated now, not inside a rebalance; each partition gets a copy
-    prototype = build_monitor(config, baseline)
-    host: MonitorHost
-    if config.monitor_process:
-        host = ProcessMonitorHost(decoder, prototype)
+def _kafka(config: Config, core: Core, stop: threading.Event) -> LiveSource:
+    """`sources.kafka`: a consumer group; checkpoints in a directory or a compacted topic;
+    output and dead-letter topics on the same cluster."""
+    from driftstream.sinks.kafka import KafkaDeadLetterSink, KafkaEventsSink
+    from driftstream.streamer.checkpoint.kafka import KafkaCheckpointStore
+    from driftstream.streamer.sources.kafka.logs import bootstrap_hint
+    from driftstream.streamer.sources.kafka.source import KafkaSource, client_options
+
+    kafka = config.sources.kafka
+    assert kafka is not None  # the table is keyed by the section that is set
+    options = client_options(kafka)
+    store: CheckpointStore
+    if config.checkpoint.kafka_topic is not None:
+        store = KafkaCheckpointStore(
+            config.checkpoint.kafka_topic, options, timeout_seconds=kafka.request_timeout_ms / 1000
+        )
     else:
-        host = InlineMonitorHost(decoder, prototype)
-    metrics = PrometheusSink(
-        config.endpoint,
-        port=config.metrics.port if config.metrics.enabled else None,
-        host=config.metrics.host,
+        store = directory_store(config.checkpoint.directory, "checkpoint.directory")
+    live = LiveSource(
+        KafkaSource(kafka, stop=stop, metrics=core.live_metrics),
+        store,
+        kafka.group_id,
+        Backoff(kafka.retry.initial_seconds, kafka.retry.max_seconds),
+        retry_hint=functools.partial(bootstrap_hint, kafka.security),
+        ready={
+            "topics": list(kafka.topics),
+            "group": kafka.group_id,
+            "checkpoint": config.checkpoint.kafka_topic or str(config.checkpoint.directory),
+        },
     )
-    return LiveCore(decoder, host, metrics, LiveMetrics(config.endpoint, metrics.registry))
+    flush_timeout = config.sinks.flush_timeout_seconds
+    if config.sinks.output_topic is not None:
+        live.sinks.append(
+            KafkaEventsSink(
+                config.sinks.output_topic,
+                options,
+                endpoint=config.endpoint,
+                flush_timeout_seconds=flush_timeout,
+            )
+        )
+    if config.sinks.dead_letter_topic is not None:
+        counter = core.live_metrics.dead_letters
+        live.dead_letters = KafkaDeadLetterSink(
+            config.sinks.dead_letter_topic,
+            options,
+            max_request_size=config.decode.max_record_bytes + 65_536,
+            flush_timeout_seconds=flush_timeout,
+            on_delivered=counter.labels(config.endpoint, "produced").inc,
+            on_dropped=counter.labels(config.endpoint, "dropped").inc,
+        )
+    return live
 
 
-def directory_store(config: Config) -> DirectoryCheckpointStore:
-    store = DirectoryCheckpointStore(config.checkpoint.directory)
-    try:
-        store.setup()
-    except CheckpointUnavailableError as exc:
-        raise ConfigError(f"checkpoint.directory: {exc}") from None
-    return store
+#: Kinesis shard positions (sequence numbers at committed offsets), beside the checkpoints:
+#: DIR/<application>/<stream>/kinesis-positions.json
+POSITIONS_FILE = "kinesis-positions.json"
 
 
-def event_sinks(
-    config: Config, core: LiveCore, extra: Sequence[Sink] = ()
-) -> tuple[list[Sink], OutputSinks]:
-    """events.jsonl (if configured), `extra`, CloudWatch and signals, then Prometheus."""
-    sinks: list[Sink] = []
+def _kinesis(config: Config, core: Core, stop: threading.Event) -> LiveSource:
+    """`sources.kinesis`: every shard of a stream; checkpoints and shard positions in a
+    directory (a missing permission or an unknown stream surfaces as AwsError when the
+    service starts reading)."""
+    from driftstream.sinks import aws
+    from driftstream.streamer.sources.kinesis.source import (
+        KinesisMetrics,
+        KinesisSource,
+        PositionStore,
+    )
+
+    kinesis = config.sources.kinesis
+    assert kinesis is not None  # the table is keyed by the section that is set
+    directory = config.checkpoint.directory
+    positions = PositionStore(
+        directory / kinesis.application / kinesis.stream_name / POSITIONS_FILE,
+        stream=kinesis.stream_name,
+        application=kinesis.application,
+    )
+    source = KinesisSource(
+        kinesis,
+        lambda: aws.client("kinesis", config.aws),
+        positions,
+        stop=stop,
+        metrics=KinesisMetrics(config.endpoint, kinesis.stream_name, core.metrics.registry),
+    )
+    return LiveSource(
+        source,
+        directory_store(directory, "checkpoint.directory"),
+        kinesis.application,
+        Backoff(kinesis.retry.initial_seconds, kinesis.retry.max_seconds),
+        ready={
+            "stream": kinesis.stream_name,
+            "application": kinesis.application,
+            "checkpoint": str(directory),
+        },
+    )
+
+
+LiveSourceBuilder = Callable[[Config, Core, threading.Event], LiveSource]
+#: `sources.<name>` -> its builder; a new live source is one module under streamer/sources/,
+#: its settings in streamer/app/config.py's SourcesSettings, and one line here
+LIVE_SOURCES: dict[str, LiveSourceBuilder] = {"kafka": _kafka, "kinesis": _kinesis}
+
+
+def live_source_name(config: Config) -> str:
+    """The configured live source; ConfigError (one line) when there is none."""
+    for name in LIVE_SOURCES:
+        if getattr(config.sources, name) is not None:
+            return name
+    raise ConfigError(
+        "no live source: set sources.kafka (bootstrap_servers, topics) or sources.kinesis "
+        "(stream_name)"
+    )
+
+
+# -- assembling a run -----------------------------------------------------------------------------
+
+
+def build_live(config: Config, stop: threading.Event) -> Run:
+    """Everything `driftstream run` needs, set up and connected (retrying while the broker or
+    a sink is away; returns early, unconnected, when `stop` is set meanwhile)."""
+    core = build_core(config, monitor_process=config.monitor_process)
+    live = LIVE_SOURCES[live_source_name(config)](config, core, stop)
+    extra: list[Sink] = []
     if config.sinks.events_file is not None:
-        sinks.append(EventsFileSink(config.sinks.events_file, append=True))
-    sinks.extend(extra)
-    outputs = build_output_sinks(config, core.decoder, core.metrics.registry)
-    sinks.extend(outputs.sinks)
-    sinks.append(core.metrics)
-    return sinks, outputs
-
-
-def start_live(
-    config: Config,
-    core: LiveCore,
-    service: LiveService,
-    outputs: OutputSinks,
-    steps: Sequence[tuple[str, Callable[[], None]]],
-    backoff: Backoff,
-    stop: threading.Event,
-) -> None:
-    """Expose the service's monitors, serve /metrics, then run each set-up step, retrying with
-    back-off while its service is away (until `stop`)."""
+        extra.append(EventsFileSink(config.sinks.events_file, append=True))
+    sinks, outputs = event_sinks(config, core, [*extra, *live.sinks])
+    service = ProcessingService(
+        live.source,
+        core.host,
+        sinks,
+        live.store,
+        group=live.group,
+        metrics=core.live_metrics,
+        dead_letters=live.dead_letters,
+        telemetry=core.metrics,
+        cadence=cadence(config),
+        backoff=live.backoff,
+        stop=stop,
+        retry_hint=live.retry_hint,
+    )
     core.metrics.registry.register(PartitionDriftCollector(config.endpoint, service.views))
     outputs.watch(lambda: service.views().values())
     serve_metrics(core.metrics, config, metrics_required="port" in config.metrics.model_fields_set)
+    steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", live.store.setup)]
+    steps += [("produce", s.setup) for s in sinks]
+    if live.dead_letters is not None:
+        steps.append(("produce", live.dead_letters.setup))
+    _set_up(steps, core, live, stop)
+    if not stop.is_set():
+        log.info("live_ready", **live.ready, metrics_port=core.metrics.bound_port)
+    return Run(service, core.metrics, live.store, sinks, live.dead_letters)
+
+
+def _set_up(
+    steps: Sequence[tuple[str, Callable[[], None]]],
+    core: Core,
+    live: LiveSource,
+    stop: threading.Event,
+) -> None:
+    """Run each set-up step, retrying with back-off while its service is away (until `stop`)."""
+    backoff = live.backoff
     for operation, setup in steps:
         while not stop.is_set():
             try:
@@ -245,164 +398,61 @@ def start_live(
             except (SinkUnavailableError, CheckpointUnavailableError, OSError) as exc:
                 core.live_metrics.broker_error(operation)
                 delay = backoff.next_delay()
-                hint = retry_hint(config)
-                log_retry(
-                    operation,
-                    exc,
-                    delay,
-                    failures=backoff.failures,
-                    hint=hint(str(exc)) if hint is not None else None,
-                )
+                hint = live.retry_hint(str(exc)) if live.retry_hint is not None else None
+                log_retry(operation, exc, delay, failures=backoff.failures, hint=hint)
                 stop.wait(delay)
     backoff.reset()
 
 
-def retry_hint(config: Config) -> Callable[[str], str | None] | None:
-    """What a failure's text may mean given the Kafka security settings (none without Kafka)."""
-    kafka = config.sources.kafka
-    if kafka is None:
-        return None
-    return lambda error: bootstrap_hint(kafka.security, error)
+def build_replay(
+    config: Config,
+    source: OnePartitionSource,
+    sinks: Sequence[Sink],
+    *,
+    checkpoint_dir: Path,
+    metrics_required: bool,
+    stop: threading.Event | None = None,
+    progress: ProgressHook | None = None,
+    summary: RunSummary | None = None,
+) -> Run:
+    """A replay of `source` (files, S3, generated traffic) into `sinks` plus the sinks the
+    config names, decoding and monitoring in this process, checkpointing in `checkpoint_dir`
+    (a checkpoint there is resumed from: the caller removes it to start afresh).
 
-
-def kafka_settings(config: Config) -> KafkaSourceSettings:
-    if config.sources.kafka is None:
-        raise ConfigError("no live source: set sources.kafka (bootstrap_servers, topics)")
-    return config.sources.kafka
-
-
-def build_live(config: Config, stop: threading.Event) -> LiveParts:
-    """Everything `driftstream run` needs, set up and connected (retrying while the broker is
-    away; returns early, unconnected, when `stop` is set meanwhile)."""
-    kafka = kafka_settings(config)
-    core = build_core(config)
-    options = client_options(kafka)
-    backoff = Backoff(kafka.retry.initial_seconds, kafka.retry.max_seconds)
-
-    store: CheckpointStore
-    if config.checkpoint.kafka_topic is not None:
-        store = KafkaCheckpointStore(
-            config.checkpoint.kafka_topic,
-            options,
-            timeout_seconds=kafka.request_timeout_ms / 1000,
-        )
-    else:
-        store = directory_store(config)
-
-    extra: list[Sink] = []
-    if config.sinks.output_topic is not None:
-        extra.append(
-            KafkaEventsSink(
-                config.sinks.output_topic,
-                options,
-                endpoint=config.endpoint,
-                flush_timeout_seconds=config.sinks.flush_timeout_seconds,
-            )
-        )
-    sinks, outputs = event_sinks(config, core, extra)
-    dead_letters: DeadLetterSink | None = None
-    if config.sinks.dead_letter_topic is not None:
-        counter = core.live_metrics.dead_letters
-        dead_letters = KafkaDeadLetterSink(
-            config.sinks.dead_letter_topic,
-            options,
-            max_request_size=config.decode.max_record_bytes + 65_536,
-            flush_timeout_seconds=config.sinks.flush_timeout_seconds,
-            on_delivered=counter.labels(config.endpoint, "produced").inc,
-            on_dropped=counter.labels(config.endpoint, "dropped").inc,
-        )
-
-    source = KafkaSource(kafka, stop=stop, metrics=core.live_metrics)
-    service = LiveService(
+    The sinks are set up here; a sink that cannot be set up is an error, not retried."""
+    core = build_core(config, monitor_process=False)
+    store = directory_store(checkpoint_dir, "replay checkpoint")
+    all_sinks, outputs = event_sinks(config, core, sinks)
+    service = ProcessingService(
         source,
         core.host,
-        sinks,
+        all_sinks,
         store,
-        group=kafka.group_id,
-        metrics=core.live_metrics,
-        dead_letters=dead_letters,
-        telemetry=core.metrics,
-        cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
-        backoff=backoff,
-        stop=stop,
-        retry_hint=retry_hint(config),
-    )
-    parts = LiveParts(service, core.metrics, store, sinks, dead_letters)
-    steps: list[tuple[str, Callable[[], None]]] = [("checkpoint", store.setup)]
-    steps += [("produce", s.setup) for s in sinks]
-    if dead_letters is not None:
-        steps.append(("produce", dead_letters.setup))
-    start_live(config, core, service, outputs, steps, backoff, stop)
-    if not stop.is_set():
-        log.info(
-            "live_ready",
-            topics=list(kafka.topics),
-            group=kafka.group_id,
-            checkpoint=config.checkpoint.kafka_topic or str(config.checkpoint.directory),
-            metrics_port=core.metrics.bound_port,
-        )
-    return parts
-
-
-# -- from kinesis_tmp.py --
-
-POSITIONS_FILE = "kinesis-positions.json"
-
-
-def kinesis_settings(config: Config) -> KinesisSourceSettings:
-    if config.sources.kinesis is None:
-        raise ConfigError("no live source: set sources.kinesis (stream_name)")
-    return config.sources.kinesis
-
-
-def build_kinesis_live(config: Config, stop: threading.Event) -> LiveParts:
-    """Everything `driftstream run` needs for a Kinesis stream, set up (retrying while sinks are
-    away; a missing permission or an unknown stream surfaces as AwsError when the service
-    starts reading)."""
-    kinesis = kinesis_settings(config)
-    core = build_core(config)
-    kinesis_metrics = KinesisMetrics(config.endpoint, kinesis.stream_name, core.metrics.registry)
-    store = directory_store(config)
-    positions = PositionStore(
-        config.checkpoint.directory / kinesis.application / kinesis.stream_name / POSITIONS_FILE,
-        stream=kinesis.stream_name,
-        application=kinesis.application,
-    )
-    sinks, outputs = event_sinks(config, core)
-    source = KinesisSource(
-        kinesis,
-        lambda: aws.client("kinesis", config.aws),
-        positions,
-        stop=stop,
-        metrics=kinesis_metrics,
-    )
-    service = LiveService(
-        source,
-        core.host,
-        sinks,
-        store,
-        group=kinesis.application,
+        group=REPLAY_GROUP,
         metrics=core.live_metrics,
         telemetry=core.metrics,
-        cadence=Cadence(config.checkpoint.interval_seconds, config.checkpoint.every_records),
-        backoff=Backoff(kinesis.retry.initial_seconds, kinesis.retry.max_seconds),
+        cadence=cadence(config),
         stop=stop,
+        progress=progress,
+        summary=summary,
     )
-    parts = LiveParts(service, core.metrics, store, sinks)
-    backoff = Backoff(kinesis.retry.initial_seconds, kinesis.retry.max_seconds)
-    start_live(config, core, service, outputs, [("produce", s.setup) for s in sinks], backoff, stop)
-    if not stop.is_set():
-        log.info(
-            "live_ready",
-            stream=kinesis.stream_name,
-            application=kinesis.application,
-            checkpoint=str(config.checkpoint.directory),
-            metrics_port=core.metrics.bound_port,
-        )
-    return parts
+
+    def view() -> MonitorView:
+        views = service.views()
+        return next(iter(views.values())) if views else MonitorView(0, {}, frozenset())
+
+    # the replay's drift gauges, without topic and partition labels (one partition)
+    core.metrics.watch(lambda: view().current, lambda: view().active)
+    outputs.watch(lambda: service.views().values())
+    serve_metrics(core.metrics, config, metrics_required=metrics_required)
+    for sink in all_sinks:
+        sink.setup()
+    return Run(service, core.metrics, store, all_sinks)
 
 
-# -- from outputs_tmp.py --
+# -- the sinks of `sinks.cloudwatch` and `sinks.signals` ----------------------------------------
+
+
 @dataclass
 class OutputSinks:
     cloudwatch: CloudWatchSink | None = None
@@ -450,6 +500,9 @@ def build_target(settings: TargetSettings, config: Config) -> SignalTarget:
                 parameters=settings.parameters,
             )
         case KafkaTarget():
+            from driftstream.sinks.signals.kafka import KafkaSignalTarget
+            from driftstream.streamer.sources.kafka.source import client_options
+
             if settings.bootstrap_servers is not None:
                 options: dict[str, Any] = {"bootstrap_servers": list(settings.bootstrap_servers)}
             elif config.sources.kafka is not None:

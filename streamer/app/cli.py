@@ -1,4 +1,4 @@
-"""The `driftstream` command (contract: ../shared/docs/cli.md).
+"""The `driftstream` command (contract: docs/cli.md).
 
 Exit status: 0 on success (malformed records included: they are counted and reported), 2 for a
 usage or configuration error with one line naming it, 1 for anything else. No traceback for an
@@ -8,6 +8,7 @@ expected error; set DRIFTSTREAM_DEBUG=1 to see one for an unexpected error.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import signal
 import sys
@@ -24,14 +25,13 @@ from driftstream.sinks.aws import AwsError
 from driftstream.sinks.base import Sink
 from driftstream.sinks.console import ConsoleSink
 from driftstream.sinks.events_file import EventsFileSink
-from driftstream.streamer.app.build import build_parts
 from driftstream.streamer.app.config import Config, ConfigError, load_config
 from driftstream.streamer.app.logging import configure_logging
 from driftstream.streamer.app.progress import Progress
 from driftstream.streamer.checkpoint.base import CheckpointError
-from driftstream.streamer.runtime.summary import Pipeline, RunSummary
-from driftstream.streamer.sources.base import Source
-from driftstream.streamer.sources.files import FileSource, SourceError
+from driftstream.streamer.runtime.summary import RunSummary
+from driftstream.streamer.sources.files import CaptureObjectsSource, FileSource, SourceError
+from driftstream.streamer.sources.single import SeekError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = structlog.get_logger("driftstream")
@@ -46,9 +46,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("driftstream")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="driftstream", description="Streaming drift monitoring for ML endpoints")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--version", action="version", version=f"driftstream {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("baseline", help="write statistics.json and constraints.json")
@@ -65,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--speed", type=float, help="replay at X times the recorded pace")
     r.add_argument("--to", help="kafka://host:port/topic or kinesis://stream: re-publish instead")
     r.add_argument("--metrics-port", type=int, help="serve /metrics here (0: any free port)")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted replay from its last checkpoint (same events as one run)",
+    )
 
     run = sub.add_parser("run", help="the live service")
     run.add_argument("--config", type=Path, required=True)
@@ -110,53 +123,80 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.speed is not None and args.speed <= 0:
         raise UsageError("--speed must be > 0")
     if args.to is not None:
+        if args.resume:
+            raise UsageError("--resume continues a monitored replay; it does not apply to --to")
         return _republish(args)
+    from driftstream.streamer.app import resume
+    from driftstream.streamer.app.build import REPLAY_GROUP, build_replay
+
     config = _replay_config(args)
-    source = _capture_source(args.source, config)
-    parts = build_parts(config, metrics_required=args.metrics_port is not None)
     stop = threading.Event()
     _install_stop_handlers(stop)
-    sinks: list[Sink] = [EventsFileSink(args.events_out), parts.metrics]
-    if config.sinks.cloudwatch is not None or config.sinks.signals:
-        from driftstream.streamer.app.build import build_output_sinks
-
-        outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
-        outputs.watch(lambda: [parts.monitor])
-        sinks.extend(outputs.sinks)
-    progress = Progress(source.total_bytes)
-    if sys.stderr.isatty():
-        sinks.append(ConsoleSink(progress.write))
-    for sink in sinks:
-        sink.setup()
-    pipeline = Pipeline(
-        source,
-        parts.decoder,
-        parts.monitor,
-        sinks,
+    source = _capture_source(
+        args.source,
+        config,
         batch_size=64 if args.speed else config.batch_size,
-        telemetry=parts.metrics,
-        progress=progress.hook,
         speed=args.speed,
         stop=stop,
     )
+    so_far: RunSummary | None = None
+    if not args.resume:
+        resume.discard(args.events_out)
+    elif (offset := resume.resume_offset(args.events_out, REPLAY_GROUP, source.partition)) is None:
+        log.warning("nothing_to_resume", hint="no checkpoint: replaying from the first record")
+    else:
+        so_far = resume.cut_events(args.events_out, offset)
+        log.info("resuming", record_index=offset, events_kept=sum(so_far.events.values()))
+    progress = Progress(source.total_bytes)
+    sinks: list[Sink] = [EventsFileSink(args.events_out, append=so_far is not None)]
+    if sys.stderr.isatty():
+        sinks.append(ConsoleSink(progress.write))
+    run = build_replay(
+        config,
+        source,
+        sinks,
+        checkpoint_dir=resume.checkpoint_dir(args.events_out),
+        metrics_required=args.metrics_port is not None,
+        stop=stop,
+        progress=progress.hook,
+        summary=so_far,
+    )
     try:
-        summary = pipeline.run()
+        summary = run.service.run()
     finally:
         progress.close()
-        for sink in sinks:
-            sink.close()
+        run.close()
         source.close()
+    if not stop.is_set():
+        resume.discard(args.events_out)  # finished: nothing left to resume
     _print_summary(summary, args.events_out)
     return EXIT_OK
 
 
-def _capture_source(spec: str, config: Config) -> Source:
+def _capture_source(
+    spec: str,
+    config: Config,
+    *,
+    batch_size: int = 4096,
+    speed: float | None = None,
+    stop: threading.Event | None = None,
+) -> CaptureObjectsSource:
     """A local file or folder, or s3://bucket/prefix (boto3 is imported only for the latter)."""
+    max_line_bytes = config.decode.max_record_bytes
     if spec.startswith("s3://"):
         from driftstream.streamer.sources.s3 import capture_source
 
-        return capture_source(spec, config.aws, max_line_bytes=config.decode.max_record_bytes)
-    return FileSource(Path(spec), max_line_bytes=config.decode.max_record_bytes)
+        return capture_source(
+            spec,
+            config.aws,
+            max_line_bytes=max_line_bytes,
+            batch_size=batch_size,
+            speed=speed,
+            stop=stop,
+        )
+    return FileSource(
+        Path(spec), max_line_bytes=max_line_bytes, batch_size=batch_size, speed=speed, stop=stop
+    )
 
 
 def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
@@ -234,29 +274,25 @@ def _republish_kinesis(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from driftstream.streamer.app.build import build_kinesis_live, build_live, kafka_settings
+    from driftstream.streamer.app.build import build_live, live_source_name
     from driftstream.streamer.sources.kafka.logs import configure_client_logging
 
     config = load_config(args.config)
-    if config.sources.kinesis is None:
-        kafka_settings(config)  # a config without a live source is a usage error, before anything
+    live_source_name(config)  # a config without a live source is a usage error, before anything
     configure_client_logging(args.log_level)
     stop = threading.Event()
     _install_stop_handlers(stop)
-    if config.sources.kinesis is not None:
-        parts = build_kinesis_live(config, stop)
-    else:
-        parts = build_live(config, stop)
+    run = build_live(config, stop)
     try:
         if stop.is_set():
             # stopped while still setting up (a broker never reached): nothing was read, and
             # nothing is owed to any sink
             log.warning("stopped_before_start", hint="no record was read")
-            summary = parts.service.summary
+            summary = run.service.summary
         else:
-            summary = parts.service.run()
+            summary = run.service.run()
     finally:
-        parts.close()
+        run.close()
     _print_summary(summary, config.sinks.events_file)
     return EXIT_OK
 
@@ -279,6 +315,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+#: errors that are the user's to fix: one line, exit 2, no traceback
+EXPECTED_ERRORS = (
+    UsageError,
+    ConfigError,
+    AwsError,
+    BaselineError,
+    SourceError,
+    CheckpointError,
+    SeekError,
+)
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "baseline": cmd_baseline,
     "replay": cmd_replay,
@@ -296,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.log_level)
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, AwsError, BaselineError, SourceError, CheckpointError) as exc:
+    except EXPECTED_ERRORS as exc:
         print(f"driftstream: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -12,10 +12,9 @@ from driftstream.detectors.events import Event, EventKind
 from driftstream.sinks.base import BatchingSink, Sink
 from driftstream.sinks.console import ConsoleSink
 from driftstream.sinks.events_file import EventsFileSink
-from driftstream.streamer.app.build import build_parts
+from driftstream.streamer.app.build import build_replay
 from driftstream.streamer.app.config import load_config
 from driftstream.streamer.app.progress import Progress
-from driftstream.streamer.runtime.summary import Pipeline
 from driftstream.streamer.sources.memory import IterSource
 from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
 
@@ -69,38 +68,40 @@ def run_demo(
             endpoint="demo",
             **{"metrics.port": metrics_port},
         )
-        say("calibrating detectors to 1 false alarm per million records ...")
-        parts = build_parts(config, metrics_required=False)
-        if parts.metrics.bound_port is not None:
-            say(f"metrics: http://127.0.0.1:{parts.metrics.bound_port}/metrics")
-        say(f"replaying {records:,} records at {rate:,.0f}/s; from record {change_at:,}:")
-        for ch in changes:
-            say(f"  - {ch.feature}: {ch.kind.replace('_', ' ')} {ch.magnitude:g}")
         scenario = Scenario("demo", records, changes, seed=11, seconds_between=1.0 / rate)
-        collect = _Collect()
-        progress = Progress(records, unit="records", desc="demo", stream=sys.stdout)
-        sinks: list[Sink] = [ConsoleSink(progress.write), collect, parts.metrics]
-        if events_out is not None:
-            sinks.append(EventsFileSink(events_out))
-        for sink in sinks:
-            sink.setup()
-        pipeline = Pipeline(
-            IterSource(capture_lines(scenario), records),
-            parts.decoder,
-            parts.monitor,
-            sinks,
+        source = IterSource(
+            capture_lines(scenario),
+            records,
+            name="demo",
             batch_size=max(64, int(rate // 20)),
-            telemetry=parts.metrics,
-            progress=progress.hook,
             speed=1.0,
             stop=stop,
         )
+        collect = _Collect()
+        progress = Progress(records, unit="records", desc="demo", stream=sys.stdout)
+        sinks: list[Sink] = [ConsoleSink(progress.write), collect]
+        if events_out is not None:
+            sinks.append(EventsFileSink(events_out))
+        say("calibrating detectors to 1 false alarm per million records ...")
+        run = build_replay(
+            config,
+            source,
+            sinks,
+            checkpoint_dir=Path(tmp) / "checkpoint",
+            metrics_required=False,
+            stop=stop,
+            progress=progress.hook,
+        )
+        if run.metrics.bound_port is not None:
+            say(f"metrics: http://127.0.0.1:{run.metrics.bound_port}/metrics")
+        say(f"replaying {records:,} records at {rate:,.0f}/s; from record {change_at:,}:")
+        for ch in changes:
+            say(f"  - {ch.feature}: {ch.kind.replace('_', ' ')} {ch.magnitude:g}")
         try:
-            summary = pipeline.run()
+            summary = run.service.run()
         finally:
             progress.close()
-            for sink in sinks:
-                sink.close()
+            run.close()
     say("")
     say(f"done: {summary.records_read:,} records in {summary.seconds:.1f}s")
     _report(collect.events, changes, change_at)

@@ -10,7 +10,6 @@ eventMetadata.inferenceTime) times `speed`.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import urllib.parse
@@ -22,17 +21,13 @@ import structlog
 from kafka import KafkaProducer
 from kafka.errors import KafkaError, MessageSizeTooLargeError
 
-from driftstream.streamer.sources.base import Source
+from driftstream.streamer.publish.base import PublishError
 from driftstream.streamer.sources.pacing import Pacer
+from driftstream.streamer.sources.single import OnePartitionSource, inference_time
 
 log = structlog.get_logger(__name__)
 
-_INFERENCE_TIME = re.compile(rb'"inferenceTime"\s*:\s*"([^"\\]*)"')
 MAX_RECORD_BYTES = 2 * 1_048_576
-
-
-class PublishError(RuntimeError):
-    """The records could not be published (broker unreachable); one line."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +76,8 @@ class PublishSummary:
         return text
 
 
-def _inference_time(line: bytes) -> str | None:
-    m = _INFERENCE_TIME.search(line)
-    return m.group(1).decode("ascii", "replace") if m else None
-
-
 def publish(
-    source: Source,
+    source: OnePartitionSource,
     target: KafkaTarget,
     *,
     key: bytes,
@@ -127,12 +117,12 @@ def publish(
     started = time.perf_counter()
     try:
         while not stop.is_set():
-            batch = source.next_batch(64 if pacer else 4096)
+            batch = source.read(64 if pacer else 4096)
             if batch is None:
                 break
             for line in batch.lines:
                 if pacer is not None:
-                    pacer.wait_for(_inference_time(line))
+                    pacer.wait_for(inference_time(line))
                     if stop.is_set():
                         break
                 summary.records += 1

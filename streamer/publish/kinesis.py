@@ -31,8 +31,9 @@ import structlog
 from driftstream.sinks import aws
 from driftstream.sinks.aws import AwsSettings
 from driftstream.sinks.retry import Backoff, BackoffSettings
-from driftstream.streamer.sources.base import Source
+from driftstream.streamer.publish.base import PublishError
 from driftstream.streamer.sources.s3 import capture_source
+from driftstream.streamer.sources.single import OnePartitionSource, inference_time
 
 log = structlog.get_logger(__name__)
 
@@ -43,12 +44,6 @@ MAX_PARTITION_KEY = 256  # Unicode characters
 #: consecutive PutRecords calls that made no progress before the replay gives up
 MAX_FUTILE_CALLS = 20
 SKIPPED_SHOWN = 20  # record indices of skipped records kept for the report
-
-_INFERENCE_TIME = re.compile(rb'"inferenceTime"\s*:\s*"([^"\\]*)"')
-
-
-class PublishError(RuntimeError):
-    """The records could not be published (stream unreachable for too long); one line."""
 
 
 def parse_kinesis_target(target: str) -> str:
@@ -156,13 +151,12 @@ class Batcher:
 
 
 def _inference_time(line: bytes) -> float | None:
-    m = _INFERENCE_TIME.search(line)
-    if m is None:
+    text = inference_time(line)
+    if text is None:
         return None
     try:
-        text = m.group(1).decode("ascii").replace("Z", "+00:00")
-        return dt.datetime.fromisoformat(text).timestamp()
-    except (UnicodeDecodeError, ValueError):
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
         return None
 
 
@@ -199,7 +193,9 @@ class KinesisPublisher:
                 raise aws.fatal(f"kinesis stream {self.stream!r}", exc) from None
             raise PublishError(f"kinesis stream {self.stream!r}: {aws.describe(exc)}") from None
 
-    def publish(self, source: Source, *, speed: float | None = None) -> KinesisPublishSummary:
+    def publish(
+        self, source: OnePartitionSource, *, speed: float | None = None
+    ) -> KinesisPublishSummary:
         """Put every line of `source`; returns the summary (also on stop)."""
         started = time.perf_counter()
         try:
@@ -221,11 +217,13 @@ class KinesisPublisher:
             self.summary.seconds = time.perf_counter() - started
         return self.summary
 
-    def _entries(self, source: Source, speed: float | None) -> Iterator[tuple[Entry, float | None]]:
+    def _entries(
+        self, source: OnePartitionSource, speed: float | None
+    ) -> Iterator[tuple[Entry, float | None]]:
         first: float | None = None
         wall0 = 0.0
         while not self.stop.is_set():
-            batch = source.next_batch(64 if speed else 4096)
+            batch = source.read(64 if speed else 4096)
             if batch is None:
                 return
             for i, line in enumerate(batch.lines):

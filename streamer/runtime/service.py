@@ -1,12 +1,19 @@
-"""`driftstream run`: the live service: source → decode → monitor → sinks, a monitor per partition.
+"""The one processing loop: source → decode → monitor → sinks, a monitor per partition.
+
+`driftstream run` (Kafka, Kinesis), `driftstream replay` (files, S3) and `driftstream demo`
+(generated traffic) all run this service; a replay is a source of one partition whose offsets
+are record indices (streamer/sources/single.py), so checkpoints, sinks, metrics, warm-up and
+shutdown behave the same everywhere, and an interrupted replay resumes from its checkpoint.
 
 Per poll, for each partition's run of records: decode it (the record index of a record is its
-offset) and run that partition's monitor, both in the MonitorHost (by default a child process,
-streamer/monitor_host.py, while this process polls the next records); then add the events (tagged
-with topic and partition) to every sink and the rejected records' raw bytes to the dead-letter
-sink, and flush the sinks, so events appear promptly. On a cadence (every `interval_seconds` or
-`every_records`, whichever first), when partitions are revoked, and at shutdown, the work is
-made durable by `_commit_point` (the one place the commit order is written down).
+offset) and run that partition's monitor, both in the MonitorHost (live, by default a child
+process, streamer/runtime/host.py, while this process polls the next records); then add the
+events (tagged with what `source.event_tags` says: topic and partition, live) to every sink and
+the rejected records' raw bytes to the dead-letter sink, and flush the sinks, so events appear
+promptly. On a cadence (every `interval_seconds` or `every_records`, whichever first), when
+partitions are revoked, and at shutdown, the work is made durable by `_commit_point` (the one
+place the commit order is written down). A finite source ends the loop once it is exhausted and
+its last batch delivered.
 
 On assignment a partition's monitor is restored from the checkpoint store and the partition is
 read from the checkpointed offset: the checkpoint, not the group's committed offset, is the truth,
@@ -20,8 +27,8 @@ nothing is committed; whatever was not checkpointed is read again after a restar
 be used (other version, other baseline) stops the service with CheckpointError.
 
 Threading: rebalance callbacks arrive while the loop waits in `source.poll()` or `source.close()`
-(see streamer/kafka_source.py), so they never run during `_apply` and need no lock; they collect
-the batch in flight first (`_join`), like everything that reads monitors or positions.
+(see streamer/sources/kafka/source.py), so they never run during `_apply` and need no lock; they
+collect the batch in flight first (`_join`), like everything that reads monitors or positions.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -48,8 +56,8 @@ from driftstream.streamer.checkpoint.base import (
     CheckpointUnavailableError,
 )
 from driftstream.streamer.runtime.base import MonitorHost, MonitorStateError, Processed
-from driftstream.streamer.runtime.summary import RunSummary
-from driftstream.streamer.sources.base import Partition, PartitionedSource, RawBatch
+from driftstream.streamer.runtime.summary import ProgressHook, RunSummary
+from driftstream.streamer.sources.base import Partition, RawBatch, Source
 from driftstream.streamer.sources.metrics import LiveMetrics
 
 log = structlog.get_logger(__name__)
@@ -77,18 +85,18 @@ class Cadence:
     every_records: int = 100_000
 
 
-class LiveService:
-    """The live processing loop (see the module docstring); a PartitionListener for its source."""
+class ProcessingService:
+    """The processing loop (see the module docstring); a PartitionListener for its source."""
 
     def __init__(
         self,
-        source: PartitionedSource,
+        source: Source,
         host: MonitorHost,
         sinks: Sequence[Sink],
         store: CheckpointStore,
         *,
         group: str,
-        metrics: LiveMetrics,
+        metrics: LiveMetrics | None = None,
         dead_letters: DeadLetterSink | None = None,
         telemetry: PrometheusSink | None = None,
         cadence: Cadence = Cadence(),
@@ -96,21 +104,26 @@ class LiveService:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         retry_hint: Callable[[str], str | None] | None = None,
+        progress: ProgressHook | None = None,
+        summary: RunSummary | None = None,
     ) -> None:
+        """`progress`: told (records, bytes) of every batch delivered (progress bars);
+        `summary`: the counts so far of a stream resumed from a checkpoint."""
         self.source = source
+        self.progress = progress
         self.retry_hint = retry_hint  # what a failure's text may mean (streamer.kafka_logs)
         self.host = host
         self.sinks = list(sinks)
         self.store = store
         self.group = group
-        self.metrics = metrics
+        self.metrics = metrics if metrics is not None else LiveMetrics(group)
         self.dead_letters = dead_letters
         self.telemetry = telemetry
         self.cadence = cadence
         self.backoff = backoff or Backoff(0.5, 10.0)
         self.stop = stop or threading.Event()
         self.clock = clock
-        self.summary = RunSummary()
+        self.summary = summary if summary is not None else RunSummary()
         self._held: dict[Partition, _Held] = {}
         self._unrestored: set[Partition] = set()
         self._fatal: CheckpointError | None = None
@@ -181,6 +194,8 @@ class LiveService:
                 if self._checkpoint_due():
                     self._checkpoint_on_cadence()
                 self._inflight_batches(batches)
+                if not self._inflight and self.source.exhausted:
+                    break  # a finite source, all of it delivered
         finally:
             self._join()
 
@@ -214,10 +229,12 @@ class LiveService:
         held = self._held[partition]
         held.view = done.view
         events = done.events
-        tagged = [tag(e, partition) for e in events]
+        tags = self.source.event_tags(partition)
+        tagged = [tag(e, tags) for e in events] if tags else events
         for sink in self.sinks:
             for event in tagged:
                 sink.add(event)
+            sink.observe(done.view)
         if self.dead_letters is not None:
             keys = raw.meta.get("keys")
             for r in done.rejections:
@@ -243,6 +260,8 @@ class LiveService:
         s.events.update(e.kind.value for e in events)
         if self.telemetry is not None:
             self.telemetry.observe_batch(done.n_records, done.records_used, rejected, done.seconds)
+        if self.progress is not None:
+            self.progress(done.n_records, raw.consumed_bytes)
 
     # -- making work durable -----------------------------------------------------------------
 
@@ -518,8 +537,6 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def tag(event: Event, partition: Partition) -> Event:
-    """`event` with the topic and partition it came from (extra keys of events.jsonl)."""
-    return dataclasses.replace(
-        event, extra={**event.extra, "topic": partition.topic, "partition": partition.partition}
-    )
+def tag(event: Event, tags: Mapping[str, Any]) -> Event:
+    """`event` with where it came from (extra keys of events.jsonl: topic and partition)."""
+    return dataclasses.replace(event, extra={**event.extra, **tags})

@@ -1,14 +1,20 @@
-"""The source interface: where captured records come from.
+"""The source interface: where captured records come from, live or replayed.
 
-A source hands out consecutive batches of raw capture lines. `next_batch()` never blocks for
-long: it returns what is ready (possibly an empty batch), or None once a finite source is
-exhausted. `snapshot()` is the position *after* the last line returned (file + byte offset,
-Kafka offset + 1, Kinesis sequence number): what a checkpoint stores so a restart resumes there.
+Every source is partitioned, with a position per partition: a Kafka topic's partitions (offset),
+a Kinesis stream's shards (record number in the shard), a replay of files, S3 objects or
+generated traffic (one partition, streamer/sources/single.py; offset = record index). The one
+processing loop (streamer/runtime/service.py) drives them all the same way:
 
-Partitioned sources (Kafka) hand out batches per partition and tell the loop, through a
-PartitionListener, when partitions are assigned or taken away; a CheckpointStore keeps detector
-state together with the partition position it corresponds to; a MonitorHost is where the
-partitions' decoding and monitors run (in the loop's process, or in a process of their own).
+1. `setup(listener)`: connect; partitions arrive through the PartitionListener (`on_assigned`),
+   which restores each partition's checkpoint and `seek`s it to the checkpointed offset;
+2. `poll()`: batches that are ready, one per run of consecutive offsets of one partition;
+   never blocks longer than the poll timeout; a finite source is `exhausted` after its last;
+3. `commit(offsets)`: after the loop flushed the sinks and checkpointed detector state with
+   these next-offsets (the commit order: streamer/runtime/service.py, `_commit_point`);
+4. `close()`: leave the group, release connections.
+
+A new source: implement `Source` (or `OnePartitionSource` for a finite stream read in order)
+in a module beside this one, and add it to the table of sources in streamer/app/build.py.
 """
 
 from __future__ import annotations
@@ -16,20 +22,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from driftstream.streamer.checkpoint.base import Partition
 
-__all__ = [
-    "Partition",
-    "PartitionListener",
-    "PartitionedSource",
-    "RawBatch",
-    "Source",
-]
-
-if TYPE_CHECKING:
-    pass
+__all__ = ["Partition", "PartitionListener", "RawBatch", "Source"]
 
 
 @dataclass
@@ -41,30 +38,6 @@ class RawBatch:
     #: bytes consumed from the underlying storage for these lines (progress reporting)
     consumed_bytes: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-class Source(ABC):
-    """A stream of captured records (see the module docstring for the contract)."""
-
-    #: total bytes to read when known (progress bars); None for unbounded sources
-    total_bytes: int | None = None
-
-    def setup(self) -> None:  # noqa: B027 - optional hook, most sources need nothing
-        """Open connections or files; called once before the first `next_batch`."""
-
-    @abstractmethod
-    def next_batch(self, max_records: int) -> RawBatch | None:
-        """Up to `max_records` lines that are ready; None when a finite source is exhausted."""
-
-    @abstractmethod
-    def snapshot(self) -> dict[str, Any]:
-        """Position after the last line returned, as JSON-compatible data."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release resources; idempotent."""
-
-
-# -- partitioned sources (Kafka) -------------------------------------------------------------
 
 
 class PartitionListener(Protocol):
@@ -90,14 +63,27 @@ class PartitionListener(Protocol):
         ...
 
 
-class PartitionedSource(ABC):
-    """A source whose records arrive per partition, with positions committed to a group.
+class Source(ABC):
+    """Records per partition, with positions committed after they were processed.
 
     `poll()` never blocks longer than its poll timeout and returns what is ready: one RawBatch
     per run of consecutive offsets of one partition, `first_index` = the first record's offset,
     `meta["partition"]` = its Partition. Partitions come and go through the PartitionListener
-    given to `setup`.
+    given to `setup` (see the module docstring for the whole contract).
     """
+
+    #: total bytes to read when known (progress bars); None for unbounded sources
+    total_bytes: int | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """True once a finite source returned its last record; live sources never are."""
+        return False
+
+    def event_tags(self, partition: Partition) -> dict[str, Any]:
+        """Keys added to every event of `partition` (events.jsonl, output topic): where it
+        came from. Sources of one partition (replays) add none."""
+        return {"topic": partition.topic, "partition": partition.partition}
 
     @abstractmethod
     def setup(self, listener: PartitionListener) -> None:

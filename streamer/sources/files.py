@@ -10,11 +10,13 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import threading
 from abc import abstractmethod
 from pathlib import Path
 from typing import IO, Any, cast
 
-from driftstream.streamer.sources.base import RawBatch, Source
+from driftstream.streamer.sources.base import RawBatch
+from driftstream.streamer.sources.single import OnePartitionSource
 
 _HOUR = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})(?:/|$)")
 CAPTURE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".gz")
@@ -153,14 +155,23 @@ class LineReader:
         self._buffered.close()
 
 
-class CaptureObjectsSource(Source):
+class CaptureObjectsSource(OnePartitionSource):
     """Lines of an ordered list of capture objects, read one after another (record_index counts
-    every line of every object, blank and malformed ones included).
+    every line of every object, blank and malformed ones included); one partition named `name`.
 
     Subclasses set `names` (in reading order) and `total_bytes`, and implement `_open`.
     """
 
-    def __init__(self, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        max_line_bytes: int,
+        *,
+        batch_size: int = 4096,
+        speed: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        super().__init__(name, batch_size=batch_size, speed=speed, stop=stop)
         self.max_line_bytes = max_line_bytes
         self.names: list[str] = []
         self._object_no = 0
@@ -173,7 +184,7 @@ class CaptureObjectsSource(Source):
     def _open(self, number: int) -> IO[bytes] | io.RawIOBase:
         """A raw byte stream of object `number` (an index into `names`)."""
 
-    def next_batch(self, max_records: int) -> RawBatch | None:
+    def read(self, max_records: int) -> RawBatch | None:
         lines: list[bytes] = []
         consumed = 0
         while len(lines) < max_records:
@@ -199,10 +210,6 @@ class CaptureObjectsSource(Source):
         self._index += len(lines)
         return batch
 
-    def snapshot(self) -> dict[str, Any]:
-        name = self.names[self._object_no] if self._object_no < len(self.names) else None
-        return {"file": name, "line": self._line_in_object, "records": self._index}
-
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()
@@ -212,8 +219,16 @@ class CaptureObjectsSource(Source):
 class FileSource(CaptureObjectsSource):
     """Lines of local capture files: one file, or a folder read recursively in time order."""
 
-    def __init__(self, root: Path, max_line_bytes: int = 1_048_576) -> None:
-        super().__init__(max_line_bytes)
+    def __init__(
+        self,
+        root: Path,
+        max_line_bytes: int = 1_048_576,
+        *,
+        batch_size: int = 4096,
+        speed: float | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        super().__init__(str(root), max_line_bytes, batch_size=batch_size, speed=speed, stop=stop)
         self.root = root
         self.files = capture_files(root)
         self.names = [str(p) for p in self.files]

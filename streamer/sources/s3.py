@@ -187,9 +187,11 @@ class S3Source(CaptureObjectsSource):
         max_line_bytes: int = 1_048_576,
         retry: BackoffSettings | None = None,
         attempts: int = 5,
+        batch_size: int = 4096,
+        speed: float | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        super().__init__(max_line_bytes)
+        super().__init__(url, max_line_bytes, batch_size=batch_size, speed=speed, stop=stop)
         self.url = url
         self.bucket, self.prefix = parse_s3_url(url)
         self._client = client_factory()
@@ -198,7 +200,6 @@ class S3Source(CaptureObjectsSource):
         self.total_bytes = sum(o.size for o in self.objects)
         self._retry = retry or BackoffSettings()
         self._attempts = attempts
-        self._stop = stop or threading.Event()
 
     def _open(self, number: int) -> io.RawIOBase:
         return _ObjectBody(
@@ -220,9 +221,20 @@ def capture_source(
     settings: AwsSettings,
     *,
     max_line_bytes: int,
+    batch_size: int = 4096,
+    speed: float | None = None,
     stop: threading.Event | None = None,
 ) -> CaptureObjectsSource:
     """The replay source named on the command line: s3://bucket/prefix, or a local path."""
     if spec.startswith("s3://"):
-        return S3Source(spec, s3_client_factory(settings), max_line_bytes=max_line_bytes, stop=stop)
-    return FileSource(Path(spec), max_line_bytes=max_line_bytes)
+        return S3Source(
+            spec,
+            s3_client_factory(settings),
+            max_line_bytes=max_line_bytes,
+            batch_size=batch_size,
+            speed=speed,
+            stop=stop,
+        )
+    return FileSource(
+        Path(spec), max_line_bytes=max_line_bytes, batch_size=batch_size, speed=speed, stop=stop
+    )

@@ -107,7 +107,7 @@ def test_s3_source_order_and_progress(moto_server: MotoServer) -> None:
     ]
     read: list[bytes] = []
     consumed = 0
-    while (batch := source.next_batch(700)) is not None:
+    while (batch := source.read(700)) is not None:
         read.extend(batch.lines)
         consumed += batch.consumed_bytes
     source.close()

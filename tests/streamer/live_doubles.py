@@ -21,9 +21,9 @@ from driftstream.streamer.decode.base import FeatureLayout
 from driftstream.streamer.decode.capture import CaptureDecoder
 from driftstream.streamer.sources.base import (
     Partition,
-    PartitionedSource,
     PartitionListener,
     RawBatch,
+    Source,
 )
 from driftstream.streamer.sources.synthetic import training_csv
 
@@ -54,7 +54,7 @@ class Calls:
 
 
 @dataclass
-class FakeSource(PartitionedSource):
+class FakeSource(Source):
     """Partitions as lists of lines; a group of one that assigns what the test says.
 
     `script` maps a poll number to an action run inside that poll (as kafka-python runs

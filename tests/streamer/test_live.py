@@ -23,7 +23,7 @@ from driftstream.streamer.runtime.host import (
     MonitorHostError,
     ProcessMonitorHost,
 )
-from driftstream.streamer.runtime.service import Cadence, LiveService
+from driftstream.streamer.runtime.service import Cadence, ProcessingService
 from driftstream.streamer.runtime.summary import rejection_events
 from driftstream.streamer.sources.base import Partition
 from driftstream.streamer.sources.metrics import LiveMetrics
@@ -103,7 +103,7 @@ def keys_of(events: list[Event], partition: int | None = None) -> set[EventKey]:
 
 @dataclass
 class Rig:
-    service: LiveService
+    service: ProcessingService
     source: FakeSource
     store: MemoryStore
     sink: CollectSink
@@ -135,7 +135,7 @@ def rig(
     sink = CollectSink(calls)
     dead = CollectDeadLetters()
     metrics = LiveMetrics("test", CollectorRegistry())
-    service = LiveService(
+    service = ProcessingService(
         source,
         world.host(host),
         [sink],

@@ -32,9 +32,9 @@ from kafka.errors import KafkaConnectionError, KafkaError
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.sources.base import (
     Partition,
-    PartitionedSource,
     PartitionListener,
     RawBatch,
+    Source,
 )
 from driftstream.streamer.sources.kafka.logs import bootstrap_hint
 from driftstream.streamer.sources.kafka.settings import KafkaSecurity, KafkaSourceSettings
@@ -142,7 +142,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
 ConsumerFactory = Callable[..., Any]
 
 
-class KafkaSource(PartitionedSource):
+class KafkaSource(Source):
     """A consumer group member over `settings.topics` (see the module docstring)."""
 
     def __init__(

@@ -49,9 +49,9 @@ from driftstream.sinks.retry import Backoff
 from driftstream.streamer.checkpoint.base import CheckpointError, write_atomically
 from driftstream.streamer.sources.base import (
     Partition,
-    PartitionedSource,
     PartitionListener,
     RawBatch,
+    Source,
 )
 from driftstream.streamer.sources.kinesis.settings import KinesisSourceSettings
 
@@ -244,7 +244,7 @@ class _Shard:
 ClientFactory = Callable[[], Any]
 
 
-class KinesisSource(PartitionedSource):
+class KinesisSource(Source):
     """Every shard of `settings.stream_name` (see the module docstring)."""
 
     def __init__(
@@ -607,10 +607,3 @@ class KinesisSource(PartitionedSource):
             )
             return False
         return True
-
-    def snapshot(self) -> dict[str, Any]:
-        """Where each shard being read is (for logs and tests)."""
-        return {
-            s.info.shard_id: {"offset": s.next_offset, "sequence_number": s.last_sequence}
-            for s in self._shards.values()
-        }
