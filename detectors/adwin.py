@@ -8,12 +8,22 @@ dropped, see detectors/base.py for the lifecycle).
 
 ADWIN's bound assumes values in [0, 1] and δ is a per-check confidence, not a false-alarm rate:
 the monitor feeds standardised values and picks δ by calibration (detectors/calibration.py).
+
+The statistic (base.py's readings): ADWIN compares, at every cut point of its window, the
+difference of the two sub-window means |Δμ| with a bound ε that depends on both sides' lengths,
+so no single number is "the" statistic. Reported: the cut with the largest |Δμ|/ε, as its
+(|Δμ|, ε), so `statistic > threshold` exactly when ADWIN would cut now, and the units are those
+of the alarm events' `value` and `threshold` (|Δμ| and ε of a cut, in the monitor's σ units).
+It is computed when read, by one walk over the bucket summaries (about 5·log2(width) cut points),
+never on the per-value path; NaN while no cut leaves `min_window_length` values on each side,
+and right after an alarm (the window is about to be dropped).
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import struct
 from typing import Any, ClassVar
 
 import numpy as np
@@ -124,16 +134,55 @@ def _epsilon(
 
 
 @njit(cache=True, nogil=True)
-def _cut_exceeds(
-    n0: float,
-    n1: float,
-    delta_mean: float,
+def _scan_cuts(
+    totals: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
     delta: float,
-    width: float,
-    variance: float,
     min_window_length: float,
+    first: bool,
+    out: np.ndarray,
 ) -> bool:
-    return abs(delta_mean) > _epsilon(n0, n1, delta, width, variance, min_window_length)
+    """Walk the window's cut points, oldest boundary first, comparing |Δμ| with ε at each.
+
+    `first`: stop at the first cut whose |Δμ| exceeds ε, out[0:2] = its (|Δμ|, ε), True; False
+    if there is none. Otherwise: out[0:2] = (|Δμ|, ε) of the cut with the largest |Δμ|/ε (NaN
+    when no cut leaves `min_window_length` values on both sides), True if it exceeds.
+    """
+    width = fstate[_WIDTH]
+    variance = fstate[_VARIANCE]
+    best = -1.0
+    out[0] = np.nan
+    out[1] = np.nan
+    n0 = 0.0
+    n1 = width
+    u0 = 0.0
+    u1 = fstate[_TOTAL]
+    for idx in range(istate[_LEVELS_USED] - 1, -1, -1):
+        bucket_size = float(1 << idx)
+        used = counts[idx]
+        for k in range(used):
+            n0 += bucket_size
+            n1 -= bucket_size
+            t = totals[idx, k]
+            u0 += t
+            u1 -= t
+            if idx == 0 and k == used - 1:
+                return best > 1.0
+            delta_mean = (u0 / n0) - (u1 / n1)
+            if n1 >= min_window_length and n0 >= min_window_length:
+                epsilon = _epsilon(n0, n1, delta, width, variance, min_window_length)
+                if first:
+                    if abs(delta_mean) > epsilon:
+                        out[0] = abs(delta_mean)
+                        out[1] = epsilon
+                        return True
+                elif abs(delta_mean) / epsilon > best:
+                    best = abs(delta_mean) / epsilon
+                    out[0] = abs(delta_mean)
+                    out[1] = epsilon
+    return best > 1.0
 
 
 @njit(cache=True, nogil=True)
@@ -148,60 +197,20 @@ def _detect(
     min_window_length: float,
     grace_period: float,
     stats: np.ndarray,
+    cut: np.ndarray,
 ) -> bool:
-    """One ADWIN check; on a cut, stats[0:2] = (|Δμ|, ε) of the first cut found."""
-    change = False
+    """One ADWIN check: drop the oldest bucket while a cut exceeds its bound; on a change,
+    stats[0:2] = (|Δμ|, ε) of the first cut found (`cut`: scratch space for two values)."""
     istate[_TICK] += 1
     if istate[_TICK] % clock != 0 or fstate[_WIDTH] <= grace_period:
         return False
-    reduce_width = True
-    while reduce_width:
-        reduce_width = False
-        exit_flag = False
-        n0 = 0.0
-        n1 = fstate[_WIDTH]
-        u0 = 0.0
-        u1 = fstate[_TOTAL]
-        deleted = False
-        for idx in range(istate[_LEVELS_USED] - 1, -1, -1):
-            if exit_flag or deleted:
-                break
-            bucket_size = float(1 << idx)
-            used = counts[idx]
-            for k in range(used):
-                n0 += bucket_size
-                n1 -= bucket_size
-                t = totals[idx, k]
-                u0 += t
-                u1 -= t
-                if idx == 0 and k == used - 1:
-                    exit_flag = True
-                    break
-                delta_mean = (u0 / n0) - (u1 / n1)
-                if (
-                    n1 >= min_window_length
-                    and n0 >= min_window_length
-                    and _cut_exceeds(
-                        n0,
-                        n1,
-                        delta_mean,
-                        delta,
-                        fstate[_WIDTH],
-                        fstate[_VARIANCE],
-                        min_window_length,
-                    )
-                ):
-                    if not change:
-                        stats[0] = abs(delta_mean)
-                        stats[1] = _epsilon(
-                            n0, n1, delta, fstate[_WIDTH], fstate[_VARIANCE], min_window_length
-                        )
-                    reduce_width = True
-                    change = True
-                    if fstate[_WIDTH] > 0.0:
-                        _delete_oldest_bucket(totals, variances, counts, fstate, istate)
-                        deleted = True
-                        break
+    change = False
+    while _scan_cuts(totals, counts, fstate, istate, delta, min_window_length, True, cut):
+        if not change:
+            stats[0] = cut[0]
+            stats[1] = cut[1]
+        change = True
+        _delete_oldest_bucket(totals, variances, counts, fstate, istate)
     return change
 
 
@@ -240,6 +249,7 @@ def _run(
 ) -> int:
     n_hits = 0
     stats = np.zeros(2)
+    cut = np.empty(2)
     for i in range(xs.shape[0]):
         _insert(xs[i], totals, variances, counts, fstate, istate, max_buckets)
         if _detect(
@@ -253,6 +263,7 @@ def _run(
             min_window_length,
             grace_period,
             stats,
+            cut,
         ):
             out[n_hits] = i
             out_value[n_hits] = stats[0]
@@ -274,6 +285,7 @@ class ADWIN(DriftDetector):
     """
 
     name: ClassVar[str] = "adwin"
+    warm_up: ClassVar[str] = "grace_period"
 
     def __init__(
         self,
@@ -299,20 +311,34 @@ class ADWIN(DriftDetector):
         self._counts = np.zeros(_LEVELS, dtype=np.int64)
         self._fstate = np.zeros(3)
         self._istate = np.array([0, 1], dtype=np.int64)
+        self._reading: tuple[float, float] | None = None
 
     def _reset(self) -> None:
         _reset_state(self._totals, self._variances, self._counts, self._fstate, self._istate)
         self._drift_detected = False
+        self._reading = None
 
     @property
-    def width(self) -> int:
-        return int(self._fstate[_WIDTH])
+    def statistic(self) -> float:
+        """|Δμ| of the most significant cut of the current window (module docstring)."""
+        return self._read()[0]
 
     @property
-    def estimation(self) -> float:
-        """Mean of the current window (0 when empty)."""
-        width = self._fstate[_WIDTH]
-        return float(self._fstate[_TOTAL] / width) if width else 0.0
+    def threshold(self) -> float:
+        """ε of that cut."""
+        return self._read()[1]
+
+    def _read(self) -> tuple[float, float]:
+        if self._reading is None:
+            self._reading = _most_significant_cut(
+                self._totals,
+                self._counts,
+                self._fstate,
+                self._istate,
+                self.delta,
+                self.min_window_length,
+            )
+        return self._reading
 
     def update(self, x: float) -> None:
         self.update_many(np.array([x], dtype=np.float64))
@@ -320,6 +346,7 @@ class ADWIN(DriftDetector):
     def update_many(self, xs: FloatArray) -> IndexArray:
         if self._drift_detected:
             self._reset()
+        self._reading = None
         out = np.empty(xs.shape[0], dtype=np.int64)
         values = np.empty(xs.shape[0], dtype=np.float64)
         thresholds = np.empty(xs.shape[0], dtype=np.float64)
@@ -370,10 +397,69 @@ class ADWIN(DriftDetector):
         self._drift_detected = bool(state["drift_detected"])
 
 
+def _most_significant_cut(
+    totals: np.ndarray,
+    counts: np.ndarray,
+    fstate: np.ndarray,
+    istate: np.ndarray,
+    delta: float,
+    min_window_length: int,
+) -> tuple[float, float]:
+    """(|Δμ|, ε) of the window's cut with the largest |Δμ|/ε; NaNs when there is none."""
+    out = np.empty(2)
+    _scan_cuts(totals, counts, fstate, istate, float(delta), float(min_window_length), False, out)
+    return float(out[0]), float(out[1])
+
+
+# river's ADWIN window as its Python binding serialises it (serde's bincode, little-endian;
+# river 0.26, rust_src/adwin.rs): the AdaptiveWindowing struct (delta, clock, max_buckets,
+# min_window_length, grace_period, total, variance, width, total_width, n_buckets,
+# max_n_buckets, tick, n_detections, then the bucket list: its length, and per level max_size,
+# current_idx, totals, variances), followed by the binding's copy of the five parameters
+_RIVER_HEADER = struct.Struct("<diQ6d4iQ")
+_RIVER_TRAILER = struct.Struct("<diQii")
+_RIVER_TOTAL = 5  # positions in the header
+_RIVER_VARIANCE = 6
+_RIVER_WIDTH = 7
+_RIVER_LEVELS = 13
+_U64 = struct.Struct("<Q")
+
+
+def _river_window(raw: bytes, max_buckets: int) -> tuple[np.ndarray, ...]:
+    """river's ADWIN window, from its serialised form, as ADWIN's arrays (totals, counts,
+    fstate, istate); ValueError if the bytes do not have the layout above."""
+    header = _RIVER_HEADER.unpack_from(raw)
+    totals = np.zeros((_LEVELS, max_buckets + 1))
+    counts = np.zeros(_LEVELS, dtype=np.int64)
+    levels = header[_RIVER_LEVELS]
+    at = _RIVER_HEADER.size
+    for level in range(levels):
+        _max_size, used, n_totals = struct.unpack_from("<3Q", raw, at)
+        at += 24
+        totals[level, :n_totals] = np.frombuffer(raw, "<f8", n_totals, at)
+        at += 8 * n_totals
+        (n_variances,) = _U64.unpack_from(raw, at)
+        at += 8 + 8 * n_variances
+        counts[level] = used
+    if at + _RIVER_TRAILER.size != len(raw) or levels > _LEVELS:
+        raise ValueError("river's ADWIN window does not have the expected layout")
+    fstate = np.array(
+        [header[_RIVER_TOTAL], header[_RIVER_VARIANCE], header[_RIVER_WIDTH]], dtype=np.float64
+    )
+    istate = np.array([0, max(levels, 1)], dtype=np.int64)
+    return totals, counts, fstate, istate
+
+
 class RiverADWIN(DriftDetector):
-    """river's `drift.ADWIN`, one value per call: the reference implementation."""
+    """river's `drift.ADWIN`, one value per call: the reference implementation.
+
+    Its readings are ADWIN's (same definition, same numbers), computed from river's window
+    when read: river does not expose its cut points, so they are taken from the serialised
+    window that `state_dict` checkpoints anyway.
+    """
 
     name: ClassVar[str] = "adwin"
+    warm_up: ClassVar[str] = "grace_period"
 
     def __init__(
         self,
@@ -389,6 +475,7 @@ class RiverADWIN(DriftDetector):
         self.max_buckets = max_buckets
         self.min_window_length = min_window_length
         self.grace_period = grace_period
+        self._reading: tuple[float, float] | None = None
         # imported here: river (and the scipy.stats it pulls in) costs ~1 s of start-up
         from river import drift as river_drift
 
@@ -403,10 +490,34 @@ class RiverADWIN(DriftDetector):
     def _reset(self) -> None:
         self._river._reset()
         self._drift_detected = False
+        self._reading = None
+
+    @property
+    def statistic(self) -> float:
+        """As ADWIN's."""
+        return self._read()[0]
+
+    @property
+    def threshold(self) -> float:
+        """As ADWIN's."""
+        return self._read()[1]
+
+    def _read(self) -> tuple[float, float]:
+        if self._drift_detected:
+            return (math.nan, math.nan)  # river drops the window at the next update
+        if self._reading is None:
+            totals, counts, fstate, istate = _river_window(
+                self._river._helper.__getstate__(), self.max_buckets
+            )
+            self._reading = _most_significant_cut(
+                totals, counts, fstate, istate, self.delta, self.min_window_length
+            )
+        return self._reading
 
     def update(self, x: float) -> None:
         self._river.update(x)
         self._drift_detected = bool(self._river.drift_detected)
+        self._reading = None
 
     def state_dict(self) -> dict[str, Any]:
         # river's Rust window serialises itself with serde (bincode): plain data, not pickle
@@ -420,3 +531,4 @@ class RiverADWIN(DriftDetector):
         self._river._helper.__setstate__(base64.b64decode(state["window"]))
         self._river._drift_detected = bool(state["drift_detected"])
         self._drift_detected = bool(state["drift_detected"])
+        self._reading = None

@@ -15,16 +15,27 @@ True until the next `update`, which first resets the detector (river's behaviour
 then re-learns from the values that follow, and its warm-up (`grace_period` / `min_instances`)
 suppresses alarms until it has seen enough of them. A change that persists therefore raises one
 alarm per detector, not one per record.
+
+Readings: every detector exposes `statistic` and `threshold`, what it compares right now (an alarm
+is `statistic > threshold`), NaN while undefined (too few values since the last reset, and right
+after an alarm). Metrics read them after every batch, so they must be cheap to read. Window
+checks (detectors/window_checks.py) expose the same readings through `WindowCheck`.
+
+New detectors are registered in detectors/registry.py; tests/detectors/test_contract.py runs the
+contract suite over every registered one.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+from driftstream.detectors.events import EventKind
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -35,6 +46,8 @@ class DriftDetector(ABC):
 
     #: name used in events, metrics and config (`adwin`, `page_hinkley`)
     name: ClassVar[str]
+    #: the hyperparameter counting the values a fresh detector must see before it may alarm
+    warm_up: ClassVar[str]
 
     def __init__(self) -> None:
         self._drift_detected = False
@@ -50,6 +63,16 @@ class DriftDetector(ABC):
     def alarm_statistics(self) -> tuple[FloatArray, FloatArray]:
         """(value, threshold) that crossed, per alarm of the last `update_many` (NaN if unknown)."""
         return self._alarm_values, self._alarm_thresholds
+
+    @property
+    @abstractmethod
+    def statistic(self) -> float:
+        """The value compared with `threshold` after the last update; NaN while undefined."""
+
+    @property
+    @abstractmethod
+    def threshold(self) -> float:
+        """What `statistic` must exceed for an alarm; NaN while undefined."""
 
     @abstractmethod
     def update(self, x: float) -> None:
@@ -95,6 +118,42 @@ class DriftDetector(ABC):
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self._get_params().items())
         return f"{type(self).__name__}({params})"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One evaluation of a window check: `value` compared with `threshold`, and the verdict."""
+
+    feature: str
+    detector: str
+    kind: EventKind
+    breached: bool
+    value: float
+    threshold: float
+
+
+Window_contra = TypeVar("Window_contra", contravariant=True)
+
+
+class WindowCheck(Protocol[Window_contra]):
+    """A check of one feature on a sliding window of rows against the baseline.
+
+    The monitor calls `evaluate` every `hop` rows with the feature's last `size` rows (the
+    window's type depends on the feature: detectors/window_checks.py); the check returns its
+    result, or None when the window cannot be judged (too few values). `name` labels its
+    events and metrics; `statistic` and `threshold` are the values of its last result (NaN
+    before the first), what metrics read, as they read a DriftDetector's.
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def feature(self) -> str: ...
+    @property
+    def statistic(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    def evaluate(self, window: Window_contra, /) -> CheckResult | None: ...
 
 
 def check_choice(name: str, value: object, valid: tuple[object, ...]) -> None:

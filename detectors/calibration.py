@@ -31,14 +31,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from driftstream.detectors.adwin import ADWIN
-from driftstream.detectors.base import FloatArray
-from driftstream.detectors.page_hinkley import PageHinkley
+from driftstream.detectors.base import DriftDetector, FloatArray
+from driftstream.detectors.baseline.model import NumericStats
+from driftstream.detectors.settings import CalibrationSettings
 
 CALIBRATION_VERSION = 1
 PH_GRID = (8.0, 10.0, 12.0, 14.0)
@@ -75,7 +76,7 @@ class Fit:
 
 
 def _run_lengths(
-    sample: FloatArray, settings: tuple[float, ...], proto: PageHinkley | ADWIN, param: str
+    sample: FloatArray, settings: tuple[float, ...], proto: DriftDetector, param: str
 ) -> list[float]:
     arl = []
     for value in settings:
@@ -86,12 +87,53 @@ def _run_lengths(
     return arl
 
 
+FitFunction = Callable[[FloatArray, DriftDetector], Fit]
+"""Measures a detector's ARL0 on a stationary sample and fits a curve (`fit_page_hinkley`)."""
+SolveFunction = Callable[[Fit, float], float]
+"""The detector's parameter whose extrapolated ARL0 meets a target (`page_hinkley_threshold`)."""
+
+
+def standardise(x: FloatArray, mean: float, scale: float, clip_sigma: float) -> FloatArray:
+    """(x − mean) / scale, clipped to ±clip_sigma: what sequential detectors are fed."""
+    return np.clip((x - mean) / scale, -clip_sigma, clip_sigma)
+
+
+def fit_feature(
+    stats: NumericStats,
+    clip_sigma: float,
+    detectors: Mapping[str, tuple[DriftDetector, FitFunction]],
+    settings: CalibrationSettings,
+) -> dict[str, Fit]:
+    """Each detector's fitted curve for one feature, by name (steps 2 and 3 of the module
+    docstring): one stationary sample drawn from the baseline, standardised as the monitor
+    feeds it, shared by every detector; cached on disk under everything it depends on."""
+    digest = hashlib.sha256(stats.sketch_items.tobytes() + stats.sketch_weights.tobytes())
+    key = CalibrationCache.key(
+        digest.hexdigest(),
+        stats.mean,
+        stats.std_dev,
+        clip_sigma,
+        *(repr(proto) for proto, _ in detectors.values()),
+        settings.samples,
+        settings.seed,
+    )
+    cache = CalibrationCache(settings.cache_dir)
+    cached = cache.get(key, tuple(detectors))
+    if cached is not None:
+        return cached
+    rng = np.random.default_rng([settings.seed, int(digest.hexdigest()[:8], 16)])
+    sample = standardise(stats.sample(settings.samples, rng), stats.mean, stats.std_dev, clip_sigma)
+    fits = {name: fit(sample, proto) for name, (proto, fit) in detectors.items()}
+    cache.put(key, fits)
+    return fits
+
+
 def _fit(u: list[float], arl: list[float]) -> Fit:
     slope, intercept = np.polyfit(np.asarray(u), np.log(np.asarray(arl)), 1)
     return Fit(intercept=float(intercept), slope=float(slope), u_max=max(u))
 
 
-def fit_page_hinkley(sample: FloatArray, proto: PageHinkley) -> Fit:
+def fit_page_hinkley(sample: FloatArray, proto: DriftDetector) -> Fit:
     """Measure Page-Hinkley's ARL0 on `sample` over PH_GRID and fit ln ARL0 against λ."""
     fit = _fit(list(PH_GRID), _run_lengths(sample, PH_GRID, proto, "threshold"))
     if fit.slope <= 0:
@@ -99,7 +141,7 @@ def fit_page_hinkley(sample: FloatArray, proto: PageHinkley) -> Fit:
     return fit
 
 
-def fit_adwin(sample: FloatArray, proto: ADWIN) -> Fit:
+def fit_adwin(sample: FloatArray, proto: DriftDetector) -> Fit:
     """Measure ADWIN's ARL0 on `sample` over ADWIN_GRID and fit ln ARL0 against ln(1/δ)."""
     arl = _run_lengths(sample, ADWIN_GRID, proto, "delta")
     fit = _fit([math.log(1 / d) for d in ADWIN_GRID], arl)
@@ -125,14 +167,6 @@ def adwin_delta(fit: Fit, target_arl0: float) -> float:
     return min(math.exp(-u), ADWIN_GRID[-1])
 
 
-@dataclass(frozen=True)
-class FeatureFits:
-    """Both fitted curves of one feature: what the cache stores."""
-
-    page_hinkley: Fit
-    adwin: Fit
-
-
 class CalibrationCache:
     """Calibrations on disk, keyed by everything they depend on; deterministic, so safe to share."""
 
@@ -144,23 +178,25 @@ class CalibrationCache:
         text = json.dumps([CALIBRATION_VERSION, *parts], sort_keys=True, default=repr)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
-    def get(self, key: str) -> FeatureFits | None:
+    def get(self, key: str, names: tuple[str, ...]) -> dict[str, Fit] | None:
+        """The fits of detectors `names` stored under `key`, or None."""
         if self.directory is None:
             return None
         path = self.directory / f"{key}.json"
         try:
             raw = json.loads(path.read_text())
-            return FeatureFits(Fit(**raw["page_hinkley"]), Fit(**raw["adwin"]))
+            return {name: Fit(**raw[name]) for name in names}
         except (OSError, ValueError, KeyError, TypeError):
             return None  # absent or unreadable: recompute (it is deterministic)
 
-    def put(self, key: str, value: FeatureFits) -> None:
+    def put(self, key: str, fits: Mapping[str, Fit]) -> None:
+        """Store one feature's fits, by detector name."""
         if self.directory is None:
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = self.directory / f"{key}.json.tmp"
-            tmp.write_text(json.dumps(asdict(value)))
+            tmp.write_text(json.dumps({name: asdict(fit) for name, fit in fits.items()}))
             tmp.replace(self.directory / f"{key}.json")
         except OSError:
             pass  # a read-only cache only costs start-up time

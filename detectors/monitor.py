@@ -1,53 +1,54 @@
 """The monitor: every feature's detectors and checks, fed one decoded batch at a time.
 
-Called by the processing loop (streamer/pipeline.py) with consecutive batches; returns the events
-of each batch in record order. Results never depend on how the stream was cut into batches:
-sequential detectors see the same values in the same order, and window checks are evaluated at
-fixed row counts (every `hop` rows once `size` rows have been seen).
+Called by the processing loop (streamer/runtime/service.py) with consecutive batches; returns the
+events of each batch in record order. Results never depend on how the stream was cut into
+batches: sequential detectors see the same values in the same order, and window checks are
+evaluated at fixed row counts (every `hop` rows once `size` rows have been seen).
 
-Per numeric feature with a spread in the baseline: ADWIN and Page-Hinkley on values standardised
-with the baseline's mean and standard deviation and clipped to ±clip_sigma, thresholds
-calibrated (detectors/calibration.py). Per feature: the window checks (detectors/window_checks.py).
-After the checks, the retrain policy sees which features are in drift.
+Per numeric feature with a spread in the baseline: every registered sequential detector
+(detectors/registry.py: ADWIN and Page-Hinkley), cloned from its configured prototype, on values
+standardised with the baseline's mean and standard deviation and clipped to ±clip_sigma, its
+alarm parameter calibrated (detectors/calibration.py). Per feature: the window checks
+(detectors/window_checks.py). After the checks, the retrain policy sees which features are in
+drift.
+
+What metrics read (`view()`, a copy made per batch): the latest (statistic, threshold) of every
+detector and evaluated window check, the breached checks, and the numeric values of the batch
+just processed, summarised per feature (CloudWatch's `feature_data_*`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from driftstream.detectors.adwin import ADWIN, RiverADWIN
-from driftstream.detectors.base import DriftDetector
+from driftstream.detectors import registry
+from driftstream.detectors.base import CheckResult, DriftDetector, WindowCheck
 from driftstream.detectors.baseline.model import Baseline, FeatureBaseline
 from driftstream.detectors.calibration import (
     WINDOW_SAFETY,
-    CalibrationCache,
-    FeatureFits,
-    adwin_delta,
-    fit_adwin,
-    fit_page_hinkley,
-    page_hinkley_threshold,
+    Fit,
+    FitFunction,
+    fit_feature,
     per_source_rate,
+    standardise,
 )
 from driftstream.detectors.events import Event, EventKind
-from driftstream.detectors.page_hinkley import PageHinkley, RiverPageHinkley
 from driftstream.detectors.retrain import Evidence, RetrainPolicy
 from driftstream.detectors.settings import DetectorSettings
 from driftstream.detectors.window_checks import (
-    CategoricalChecks,
-    CheckResult,
-    CompletenessCheck,
-    NumericChecks,
+    NumericWindow,
+    categorical_checks,
+    numeric_checks,
 )
 
 DETECTOR_ORDER = (
-    "adwin",
-    "page_hinkley",
+    *registry.names(),
     "distribution",
     "baseline_drift_check",
     "completeness_check",
@@ -55,10 +56,13 @@ DETECTOR_ORDER = (
     "categorical_values_check",
 )
 # checks whose breach says "the data moved", as opposed to "the data broke": retrain evidence
-DRIFT_EVIDENCE = frozenset({"adwin", "page_hinkley", "distribution", "baseline_drift_check"})
+DRIFT_EVIDENCE = frozenset({*registry.names(), "distribution", "baseline_drift_check"})
 
 
 STATE_VERSION = 1
+
+Reading = tuple[float, float]  # (statistic, threshold)
+W = TypeVar("W")
 
 
 def _evidence_list(ev: Evidence) -> list[Any]:
@@ -66,8 +70,10 @@ def _evidence_list(ev: Evidence) -> list[Any]:
 
 
 class RowBatch(Protocol):
-    """What the monitor reads from a decoded batch (streamer.batch.DecodedBatch fits)."""
+    """What the monitor reads from a decoded batch (streamer.decode.base.DecodedBatch fits)."""
 
+    @property
+    def n_records(self) -> int: ...
     @property
     def row_record(self) -> npt.NDArray[np.int64]: ...
     @property
@@ -82,7 +88,7 @@ class RowBatch(Protocol):
 
 @dataclass
 class _Sequential:
-    """ADWIN + Page-Hinkley of one numeric feature, with its standardisation."""
+    """The sequential detectors of one numeric feature, with its standardisation."""
 
     name: str
     column: int
@@ -97,13 +103,22 @@ class _Alarm:
     evidence: Evidence
 
 
-@dataclass
+@dataclass(frozen=True)
 class Calibrated:
     """What calibration chose for one feature (reported in logs, metrics and docs)."""
 
-    page_hinkley_threshold: float
-    adwin_delta: float
-    fits: FeatureFits
+    parameters: dict[str, float]  # "<detector>_<parameter>", e.g. "adwin_delta"
+    fits: dict[str, Fit]  # by detector name
+
+
+@dataclass(frozen=True)
+class ValueSummary:
+    """One numeric feature's present values in one batch: CloudWatch's StatisticValues."""
+
+    count: int
+    total: float
+    minimum: float
+    maximum: float
 
 
 @dataclass(frozen=True)
@@ -111,8 +126,12 @@ class MonitorView:
     """What metrics and CloudWatch read from a monitor: a copy, safe to keep or to send."""
 
     rows_seen: int
-    current: dict[tuple[str, str], tuple[float, float]]  # latest (value, threshold)
+    current: dict[tuple[str, str], Reading]  # latest (statistic, threshold)
     active: frozenset[tuple[str, str]]  # (feature, detector) of breached window checks
+    #: capture records of the batch this view follows, malformed ones included (0: none yet)
+    records: int = 0
+    #: that batch's values per numeric feature, for the features that had any
+    values: dict[str, ValueSummary] = field(default_factory=dict)
 
 
 @dataclass
@@ -120,6 +139,94 @@ class MonitorState:
     rows_seen: int = 0
     active: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
     alarms: dict[str, list[_Alarm]] = field(default_factory=dict)
+
+
+@dataclass
+class _Tail:
+    """The last `size` rows seen, where the next windows begin (checkpointed)."""
+
+    numeric: npt.NDArray[np.float64]
+    codes: npt.NDArray[np.int64]
+    record: npt.NDArray[np.int64]
+    time: list[str | None]
+    event_id: list[str | None]
+
+    @classmethod
+    def empty(cls, n_numeric: int, n_categorical: int) -> _Tail:
+        return cls(
+            np.empty((0, n_numeric)),
+            np.empty((0, n_categorical), dtype=np.int64),
+            np.empty(0, dtype=np.int64),
+            [],
+            [],
+        )
+
+    @property
+    def rows(self) -> int:
+        return int(self.record.shape[0])
+
+    def extended(self, batch: RowBatch, codes: npt.NDArray[np.int64]) -> _Tail:
+        """These rows followed by the batch's (its categorical values as `codes`)."""
+        return _Tail(
+            np.concatenate([self.numeric, batch.numeric]),
+            np.concatenate([self.codes, codes]),
+            np.concatenate([self.record, batch.row_record]),
+            self.time + list(batch.inference_time),
+            self.event_id + list(batch.event_id),
+        )
+
+    def last(self, n: int) -> _Tail:
+        return _Tail(
+            self.numeric[-n:], self.codes[-n:], self.record[-n:], self.time[-n:], self.event_id[-n:]
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "numeric": [
+                [None if math.isnan(v) else v for v in row] for row in self.numeric.tolist()
+            ],
+            "categorical": self.codes.tolist(),
+            "record": self.record.tolist(),
+            "time": self.time,
+            "id": self.event_id,
+        }
+
+    @classmethod
+    def from_json(cls, tail: dict[str, Any], n_numeric: int, n_categorical: int) -> _Tail:
+        return cls(
+            np.asarray(
+                [[np.nan if v is None else v for v in row] for row in tail["numeric"]],
+                dtype=np.float64,
+            ).reshape(-1, n_numeric),
+            np.asarray(tail["categorical"], dtype=np.int64).reshape(-1, n_categorical),
+            np.asarray(tail["record"], dtype=np.int64),
+            list(tail["time"]),
+            list(tail["id"]),
+        )
+
+
+def summarise_values(
+    numeric: npt.NDArray[np.float64], names: Sequence[str]
+) -> dict[str, ValueSummary]:
+    """Count, sum, minimum and maximum of each column's present values (columns without any
+    are left out), computed column-wise over the whole batch at once."""
+    if numeric.shape[0] == 0:
+        return {}
+    present = ~np.isnan(numeric)
+    count = present.sum(axis=0)
+    total = np.where(present, numeric, 0.0).sum(axis=0)
+    low = np.where(present, numeric, np.inf).min(axis=0)
+    high = np.where(present, numeric, -np.inf).max(axis=0)
+    return {
+        name: ValueSummary(int(count[j]), float(total[j]), float(low[j]), float(high[j]))
+        for j, name in enumerate(names)
+        if count[j] > 0
+    }
+
+
+def _evaluate(checks: Sequence[WindowCheck[W]], window: W) -> list[CheckResult]:
+    results = (check.evaluate(window) for check in checks)
+    return [r for r in results if r is not None]
 
 
 class Monitor:
@@ -141,48 +248,29 @@ class Monitor:
         self.categorical_columns = categorical_columns
         self.window = settings.window.size
         self.hop = settings.window.hop
-        by_name = {f.name: f for f in baseline.features}
         self._order = {name: i for i, name in enumerate(f.name for f in baseline.features)}
+        by_name = {f.name: f for f in baseline.features}
+        spread = [n for n in numeric_columns if _has_spread(by_name[n])]
 
-        spread = [
-            n
-            for n in numeric_columns
-            if by_name[n].numeric is not None and by_name[n].numeric.std_dev > 0  # type: ignore[union-attr]
-        ]
-        with_sketch = [n for n in numeric_columns if by_name[n].numeric is not None]
-        with_counts = [
-            n
-            for n in categorical_columns
-            if by_name[n].categorical is not None and by_name[n].categorical.counts  # type: ignore[union-attr]
-        ]
-        # alarm sources sharing the false-alarm budget: 2 sequential detectors per numeric
-        # feature with spread, one distribution test per feature that has a baseline
-        # distribution, one completeness test per feature
-        self.n_sources = (
-            2 * len(spread)
-            + len(with_sketch)
-            + len(with_counts)
-            + len(numeric_columns + categorical_columns)
-        )
+        self.prototypes = registry.configure(settings)
+        self.n_sources = self._count_sources(by_name, spread)
         self.beta = per_source_rate(settings.false_alarms_per_million, self.n_sources)
         self.target_arl0 = 1.0 / self.beta
-        alpha = min(self.beta * self.hop / WINDOW_SAFETY, 0.5)
-
         self.calibration: dict[str, Calibrated] = {}
         self._sequential = [
             self._build_sequential(by_name[n], numeric_columns.index(n)) for n in spread
         ]
-        self._numeric_checks = {
-            n: NumericChecks(by_name[n], baseline.monitoring, alpha) for n in with_sketch
-        }
-        self._categorical_checks = {
-            n: CategoricalChecks(by_name[n], baseline.monitoring, alpha)
+        alpha = min(self.beta * self.hop / WINDOW_SAFETY, 0.5)
+        monitoring = baseline.monitoring
+        self._numeric_checks = [
+            numeric_checks(by_name[n], monitoring, alpha, self.window) for n in numeric_columns
+        ]
+        categorical = [
+            categorical_checks(by_name[n], monitoring, alpha, self.window)
             for n in categorical_columns
-        }
-        self._completeness = {
-            n: CompletenessCheck(by_name[n], self.window, alpha)
-            for n in numeric_columns + categorical_columns
-        }
+        ]
+        self._codes = [codes for codes, _ in categorical]
+        self._categorical_checks = [checks for _, checks in categorical]
         self.policy = RetrainPolicy(
             settings.retrain,
             len(numeric_columns) + len(categorical_columns),
@@ -191,90 +279,62 @@ class Monitor:
             endpoint=endpoint,
         )
         self.state = MonitorState()
-        self._tail_numeric = np.empty((0, len(numeric_columns)))
-        self._tail_codes = np.empty((0, len(categorical_columns)), dtype=np.int64)
-        self._tail_record = np.empty(0, dtype=np.int64)
-        self._tail_time: list[str | None] = []
-        self._tail_id: list[str | None] = []
-        #: latest (value, threshold) per (feature, detector), read by the metrics collector
-        self.current: dict[tuple[str, str], tuple[float, float]] = {}
+        self._tail = _Tail.empty(len(numeric_columns), len(categorical_columns))
+        #: latest (statistic, threshold) per (feature, detector), replaced after every batch
+        #: (never changed in place: readers on other threads keep a consistent copy)
+        self.current: dict[tuple[str, str], Reading] = {}
+        self._records = 0
+        self._values: dict[str, ValueSummary] = {}
 
     # -- construction ---------------------------------------------------------------------
 
+    def _count_sources(self, by_name: dict[str, FeatureBaseline], spread: list[str]) -> int:
+        """Alarm sources sharing the false-alarm budget: every sequential detector of each
+        numeric feature with spread, one distribution test per feature that has a baseline
+        distribution, one completeness test per feature."""
+        with_sketch = [n for n in self.numeric_columns if by_name[n].numeric is not None]
+        with_counts = [n for n in self.categorical_columns if _has_counts(by_name[n])]
+        return (
+            len(self.prototypes) * len(spread)
+            + len(with_sketch)
+            + len(with_counts)
+            + len(self.numeric_columns + self.categorical_columns)
+        )
+
     def _build_sequential(self, feature: FeatureBaseline, column: int) -> _Sequential:
+        """Clone every prototype for `feature`, its alarm parameter calibrated on the feature's
+        baseline (or as configured)."""
         stats = feature.numeric
         assert stats is not None
-        s = self.settings
-        ph_proto = PageHinkley(
-            min_instances=s.page_hinkley.min_instances,
-            delta=s.page_hinkley.delta,
-            threshold=1.0,
-            alpha=s.page_hinkley.alpha,
-            mode=s.page_hinkley.mode,
-        )
-        ad = s.adwin
-        adwin_proto = ADWIN(
-            delta=0.002,
-            clock=ad.clock,
-            max_buckets=ad.max_buckets,
-            min_window_length=ad.min_window_length,
-            grace_period=ad.grace_period,
-        )
-        fits = self._fits(feature, ph_proto, adwin_proto)
-        lam = s.page_hinkley.threshold or page_hinkley_threshold(
-            fits.page_hinkley, self.target_arl0
-        )
-        delta = ad.delta or adwin_delta(fits.adwin, self.target_arl0)
-        self.calibration[feature.name] = Calibrated(lam, delta, fits)
-        ph: DriftDetector = ph_proto.clone(threshold=lam)
-        adwin: DriftDetector = adwin_proto.clone(delta=delta)
-        if s.engine == "river":
-            ph = RiverPageHinkley(**ph._get_params())
-            adwin = RiverADWIN(**adwin._get_params())
-        return _Sequential(feature.name, column, stats.mean, stats.std_dev, [adwin, ph])
-
-    def _fits(self, feature: FeatureBaseline, ph: PageHinkley, adwin: ADWIN) -> FeatureFits:
-        stats = feature.numeric
-        assert stats is not None
-        cal = self.settings.calibration
-        digest = hashlib.sha256(stats.sketch_items.tobytes() + stats.sketch_weights.tobytes())
-        key = CalibrationCache.key(
-            digest.hexdigest(),
-            stats.mean,
-            stats.std_dev,
-            self.settings.clip_sigma,
-            repr(ph),
-            repr(adwin),
-            cal.samples,
-            cal.seed,
-        )
-        cache = CalibrationCache(cal.cache_dir)
-        cached = cache.get(key)
-        if cached is not None:
-            return cached
-        rng = np.random.default_rng([cal.seed, int(digest.hexdigest()[:8], 16)])
-        sample = self._standardise(stats.sample(cal.samples, rng), stats.mean, stats.std_dev)
-        fits = FeatureFits(fit_page_hinkley(sample, ph), fit_adwin(sample, adwin))
-        cache.put(key, fits)
-        return fits
-
-    def _standardise(
-        self, x: npt.NDArray[np.float64], mean: float, scale: float
-    ) -> npt.NDArray[np.float64]:
-        c = self.settings.clip_sigma
-        return np.clip((x - mean) / scale, -c, c)
+        calibrated: dict[str, tuple[DriftDetector, FitFunction]] = {
+            p.name: (p.reference, p.calibration.fit)
+            for p in self.prototypes
+            if p.calibration is not None
+        }
+        fits = fit_feature(stats, self.settings.clip_sigma, calibrated, self.settings.calibration)
+        detectors: list[DriftDetector] = []
+        parameters: dict[str, float] = {}
+        for proto in self.prototypes:
+            detector, chosen = proto.clone_for(fits.get(proto.name), self.target_arl0)
+            detectors.append(detector)
+            parameters.update({f"{proto.name}_{k}": v for k, v in chosen.items()})
+        self.calibration[feature.name] = Calibrated(parameters, fits)
+        return _Sequential(feature.name, column, stats.mean, stats.std_dev, detectors)
 
     # -- processing -----------------------------------------------------------------------
 
     def process(self, batch: RowBatch) -> list[Event]:
         """Run one batch through every detector; return its events in record order."""
         n_rows = int(batch.row_record.shape[0])
+        self._records = batch.n_records
+        self._values = summarise_values(batch.numeric, self.numeric_columns)
         if n_rows == 0:
             return []
         first_row = self.state.rows_seen
         events = self._run_sequential(batch, first_row)
         events.extend(self._run_windows(batch, first_row, n_rows))
         self.state.rows_seen += n_rows
+        self.current = self._readings()
         events.sort(key=self._event_order)
         return events
 
@@ -294,69 +354,69 @@ class Monitor:
             present = ~np.isnan(col)
             rows = np.flatnonzero(present) if not present.all() else None
             values = col if rows is None else col[rows]
-            z = self._standardise(values, seq.mean, seq.scale)
+            z = standardise(values, seq.mean, seq.scale, self.settings.clip_sigma)
             for det in seq.detectors:
                 hits = det.update_many(z)
-                if hits.shape[0] == 0:
-                    continue
-                stat_values, stat_thresholds = det.alarm_statistics
-                for i, hit in enumerate(hits.tolist()):
-                    row = hit if rows is None else int(rows[hit])
-                    value, threshold = float(stat_values[i]), float(stat_thresholds[i])
-                    record = int(batch.row_record[row])
-                    events.append(
-                        Event(
-                            EventKind.DRIFT,
-                            record_index=record,
-                            feature=seq.name,
-                            detector=det.name,
-                            value=None if np.isnan(value) else value,
-                            threshold=None if np.isnan(threshold) else threshold,
-                            event_id=batch.event_id[row],
-                            inference_time=batch.inference_time[row],
-                        )
-                    )
-                    self.state.alarms.setdefault(seq.name, []).append(
-                        _Alarm(first_row + row, Evidence(det.name, value, threshold, record))
-                    )
-            for det in seq.detectors:
-                if isinstance(det, PageHinkley):
-                    self.current[(seq.name, det.name)] = (det.statistic, det.threshold)
+                if hits.shape[0]:
+                    positions = hits if rows is None else rows[hits]
+                    events.extend(self._alarms(seq.name, det, positions, batch, first_row))
+        return events
+
+    def _alarms(
+        self,
+        feature: str,
+        det: DriftDetector,
+        positions: npt.NDArray[np.int64],
+        batch: RowBatch,
+        first_row: int,
+    ) -> list[Event]:
+        """The drift events of `det`'s alarms at batch rows `positions`; each one is also kept
+        as retrain evidence."""
+        events: list[Event] = []
+        stat_values, stat_thresholds = det.alarm_statistics
+        for i, row in enumerate(positions.tolist()):
+            value, threshold = float(stat_values[i]), float(stat_thresholds[i])
+            record = int(batch.row_record[row])
+            events.append(
+                Event(
+                    EventKind.DRIFT,
+                    record_index=record,
+                    feature=feature,
+                    detector=det.name,
+                    value=None if np.isnan(value) else value,
+                    threshold=None if np.isnan(threshold) else threshold,
+                    event_id=batch.event_id[row],
+                    inference_time=batch.inference_time[row],
+                )
+            )
+            self.state.alarms.setdefault(feature, []).append(
+                _Alarm(first_row + row, Evidence(det.name, value, threshold, record))
+            )
         return events
 
     def _run_windows(self, batch: RowBatch, first_row: int, n_rows: int) -> list[Event]:
-        numeric = np.concatenate([self._tail_numeric, batch.numeric])
         codes = np.empty((n_rows, len(self.categorical_columns)), dtype=np.int64)
-        for j, name in enumerate(self.categorical_columns):
-            codes[:, j] = self._categorical_checks[name].encode(batch.categorical[:, j].tolist())
-        categorical = np.concatenate([self._tail_codes, codes])
-        records = np.concatenate([self._tail_record, batch.row_record])
-        times = self._tail_time + list(batch.inference_time)
-        ids = self._tail_id + list(batch.event_id)
-        offset = first_row - self._tail_record.shape[0]  # global row of numeric[0]
-        end = first_row + n_rows
+        for j, encoder in enumerate(self._codes):
+            codes[:, j] = encoder.encode(batch.categorical[:, j].tolist())
+        rows = self._tail.extended(batch, codes)
+        offset = first_row - self._tail.rows  # global row of rows.numeric[0]
         events: list[Event] = []
         b = (first_row // self.hop + 1) * self.hop
-        while b <= end:
+        while b <= first_row + n_rows:
             if b >= self.window:
                 lo, hi = b - self.window - offset, b - offset
                 events.extend(
                     self._evaluate_window(
-                        numeric[lo:hi],
-                        categorical[lo:hi],
+                        rows.numeric[lo:hi],
+                        rows.codes[lo:hi],
                         b,
-                        int(records[hi - 1]),
-                        times[hi - 1],
-                        ids[hi - 1],
+                        int(rows.record[hi - 1]),
+                        rows.time[hi - 1],
+                        rows.event_id[hi - 1],
                     )
                 )
             b += self.hop
-        keep = self.window
-        self._tail_numeric = numeric[-keep:]
-        self._tail_codes = categorical[-keep:]
-        self._tail_record = records[-keep:]
-        self._tail_time = times[-keep:]
-        self._tail_id = ids[-keep:]
+        self._tail = rows.last(self.window)
         return events
 
     def _evaluate_window(
@@ -372,20 +432,25 @@ class Monitor:
         # one contiguous row per feature sorts faster than strided columns; NaN sorts last
         ordered = np.sort(np.ascontiguousarray(numeric.T), axis=1)
         missing = np.isnan(numeric).sum(axis=0)
-        for j, name in enumerate(self.numeric_columns):
-            results.append(self._completeness[name].evaluate(int(missing[j])))
-            checks = self._numeric_checks.get(name)
-            if checks is not None:
-                results.extend(checks.evaluate(ordered[j, : numeric.shape[0] - missing[j]]))
-        for j, name in enumerate(self.categorical_columns):
-            col = categorical[:, j]
-            results.append(self._completeness[name].evaluate(int(np.count_nonzero(col < 0))))
-            results.extend(self._categorical_checks[name].evaluate(col))
+        for j, num_checks in enumerate(self._numeric_checks):
+            n_missing = int(missing[j])
+            window = NumericWindow(ordered[j, : numeric.shape[0] - n_missing], n_missing)
+            results.extend(_evaluate(num_checks, window))
+        for j, cat_checks in enumerate(self._categorical_checks):
+            results.extend(_evaluate(cat_checks, self._codes[j].window(categorical[:, j])))
+        events = self._breaches(results, record, time, event_id)
+        signal = self.policy.observe(row, record, time, self._drifted(row, record))
+        if signal is not None:
+            events.append(signal)
+        return events
 
+    def _breaches(
+        self, results: list[CheckResult], record: int, time: str | None, event_id: str | None
+    ) -> list[Event]:
+        """One event per check that went from "within" to "breached"; the breached set kept."""
         events: list[Event] = []
         for r in results:
             key = (r.feature, r.detector)
-            self.current[key] = (r.value, r.threshold)
             was = key in self.state.active
             if r.breached:
                 self.state.active[key] = r
@@ -404,9 +469,6 @@ class Monitor:
                     )
             elif was:
                 del self.state.active[key]
-        signal = self.policy.observe(row, record, time, self._drifted(row, record))
-        if signal is not None:
-            events.append(signal)
         return events
 
     def _drifted(self, row: int, record: int) -> dict[str, Evidence]:
@@ -423,10 +485,34 @@ class Monitor:
                 out[feature] = before[-1].evidence
         return out
 
-    # -- state ------------------------------------------------------------------------------
+    # -- readings and state ---------------------------------------------------------------
+
+    def _readings(self) -> dict[tuple[str, str], Reading]:
+        """(statistic, threshold) of every sequential detector (NaN while undefined) and of
+        every window check evaluated at least once."""
+        out: dict[tuple[str, str], Reading] = {}
+        for seq in self._sequential:
+            for det in seq.detectors:
+                out[(seq.name, det.name)] = (det.statistic, det.threshold)
+        for check in self._window_checks():
+            if not math.isnan(check.statistic):
+                out[(check.feature, check.name)] = (check.statistic, check.threshold)
+        return out
+
+    def _window_checks(self) -> Iterator[WindowCheck[Any]]:
+        for num_checks in self._numeric_checks:
+            yield from num_checks
+        for cat_checks in self._categorical_checks:
+            yield from cat_checks
 
     def view(self) -> MonitorView:
-        return MonitorView(self.state.rows_seen, dict(self.current), frozenset(self.state.active))
+        return MonitorView(
+            self.state.rows_seen,
+            dict(self.current),
+            frozenset(self.state.active),
+            self._records,
+            dict(self._values),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the monitor has learnt, as JSON-compatible data (NaN written as null)."""
@@ -447,16 +533,7 @@ class Monitor:
                 for seq in self._sequential
             },
             "policy": self.policy.state_dict(),
-            "tail": {
-                "numeric": [
-                    [None if math.isnan(v) else v for v in row]
-                    for row in self._tail_numeric.tolist()
-                ],
-                "categorical": self._tail_codes.tolist(),
-                "record": self._tail_record.tolist(),
-                "time": self._tail_time,
-                "id": self._tail_id,
-            },
+            "tail": self._tail.to_json(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -483,20 +560,13 @@ class Monitor:
         for seq in self._sequential:
             saved = state["sequential"][seq.name]
             for det in seq.detectors:
-                det.load_state(saved[det.name])
+                if det.name in saved:  # else registered since the checkpoint: it starts fresh
+                    det.load_state(saved[det.name])
         self.policy.load_state(state["policy"])
-        tail = state["tail"]
-        n_num = len(self.numeric_columns)
-        self._tail_numeric = np.asarray(
-            [[np.nan if v is None else v for v in row] for row in tail["numeric"]],
-            dtype=np.float64,
-        ).reshape(-1, n_num)
-        self._tail_codes = np.asarray(tail["categorical"], dtype=np.int64).reshape(
-            -1, len(self.categorical_columns)
+        self._tail = _Tail.from_json(
+            state["tail"], len(self.numeric_columns), len(self.categorical_columns)
         )
-        self._tail_record = np.asarray(tail["record"], dtype=np.int64)
-        self._tail_time = list(tail["time"])
-        self._tail_id = list(tail["id"])
+        self.current = self._readings()
 
     def summary(self) -> dict[str, Any]:
         """Calibration figures for logs and the run summary."""
@@ -504,10 +574,15 @@ class Monitor:
             "alarm_sources": self.n_sources,
             "per_source_arl0": self.target_arl0,
             "features": {
-                name: {
-                    "page_hinkley_threshold": round(c.page_hinkley_threshold, 3),
-                    "adwin_delta": float(f"{c.adwin_delta:.3g}"),
-                }
+                name: {key: float(f"{value:.4g}") for key, value in c.parameters.items()}
                 for name, c in self.calibration.items()
             },
         }
+
+
+def _has_spread(feature: FeatureBaseline) -> bool:
+    return feature.numeric is not None and feature.numeric.std_dev > 0
+
+
+def _has_counts(feature: FeatureBaseline) -> bool:
+    return feature.categorical is not None and bool(feature.categorical.counts)

@@ -4,10 +4,15 @@ The statistic is river's: a running mean of the values since the last reset, fad
 sums m_T = α·m_(T−1) + (x_T − x̄_T) ∓ δ for increases and decreases, and an alarm when either sum
 has moved more than `threshold` (λ) from its extreme. δ and λ are in the units of the input, so
 the monitor feeds standardised values and calibrates λ (detectors/calibration.py).
+
+The statistic (base.py's readings) is the distance the watched sum has moved from its extreme
+(both sums' larger in mode "both"); its threshold is λ, the hyperparameter itself, which is
+therefore a read-only property here rather than a plain attribute.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,6 +30,18 @@ MODES = ("up", "down", "both")
 _UP, _DOWN, _BOTH = 0, 1, 2
 # state slots: running-mean count and value, the two fading sums and their extremes
 _N, _MEAN, _SUM_INC, _SUM_DEC, _MIN_INC, _MAX_DEC = range(6)
+
+
+def _statistic(mode: str, n: float, rise: float, fall: float) -> float:
+    """The value compared with λ in `mode`, given the sums' moves from their extremes; NaN
+    before the first value."""
+    if n < 1:
+        return math.nan
+    if mode == "up":
+        return rise
+    if mode == "down":
+        return fall
+    return max(rise, fall)
 
 
 @njit(cache=True, nogil=True)
@@ -92,6 +109,7 @@ class PageHinkley(DriftDetector):
     """
 
     name: ClassVar[str] = "page_hinkley"
+    warm_up: ClassVar[str] = "min_instances"
 
     def __init__(
         self,
@@ -109,7 +127,7 @@ class PageHinkley(DriftDetector):
         check_choice("mode", mode, MODES)
         self.min_instances = min_instances
         self.delta = delta
-        self.threshold = threshold
+        self._threshold = threshold
         self.alpha = alpha
         self.mode = mode
         self._state = np.zeros(6)
@@ -145,12 +163,16 @@ class PageHinkley(DriftDetector):
         return hits
 
     @property
+    def threshold(self) -> float:
+        """λ: the hyperparameter, and what `statistic` must exceed."""
+        return self._threshold
+
+    @property
     def statistic(self) -> float:
-        """Current max(m_T − min m_t, max m_t − m_T): the value compared with λ."""
+        """m_T − min m_t (increases), max m_t − m_T (decreases), or the larger of the two."""
         s = self._state
-        if s[_N] < 1:
-            return 0.0
-        return float(max(s[_SUM_INC] - s[_MIN_INC], s[_MAX_DEC] - s[_SUM_DEC], 0.0))
+        rise, fall = s[_SUM_INC] - s[_MIN_INC], s[_MAX_DEC] - s[_SUM_DEC]
+        return _statistic(self.mode, float(s[_N]), float(rise), float(fall))
 
     def state_dict(self) -> dict[str, Any]:
         return {"state": _to_json(self._state.tolist()), "drift_detected": self._drift_detected}
@@ -164,6 +186,7 @@ class RiverPageHinkley(DriftDetector):
     """river's `drift.PageHinkley`, one value per call: the reference implementation."""
 
     name: ClassVar[str] = "page_hinkley"
+    warm_up: ClassVar[str] = "min_instances"
 
     def __init__(
         self,
@@ -176,7 +199,7 @@ class RiverPageHinkley(DriftDetector):
         super().__init__()
         self.min_instances = min_instances
         self.delta = delta
-        self.threshold = threshold
+        self._threshold = threshold
         self.alpha = alpha
         self.mode = mode
         # imported here: river (and the scipy.stats it pulls in) costs ~1 s of start-up
@@ -193,6 +216,20 @@ class RiverPageHinkley(DriftDetector):
     def update(self, x: float) -> None:
         self._river.update(x)
         self._drift_detected = bool(self._river.drift_detected)
+
+    @property
+    def threshold(self) -> float:
+        """λ: the hyperparameter, and what `statistic` must exceed."""
+        return self._threshold
+
+    @property
+    def statistic(self) -> float:
+        """As PageHinkley's; NaN right after an alarm (river resets at the next update)."""
+        if self._drift_detected:
+            return math.nan
+        r = self._river
+        rise, fall = r._sum_increase - r._min_increase, r._max_decrease - r._sum_decrease
+        return _statistic(self.mode, float(r._x_mean.n), float(rise), float(fall))
 
     def _alarm_statistic(self) -> tuple[float, float]:
         r = self._river

@@ -1,6 +1,9 @@
 """Checks evaluated on a sliding window of rows against the baseline.
 
-Every `hop` rows the monitor hands each check the last `size` rows of its feature. Two families:
+Every `hop` rows the monitor hands each feature's checks the last `size` rows of the feature, as
+one window (NumericWindow: the present values sorted; CategoricalWindow: the category counts),
+built once per feature and read by all of its checks. Each check is one class with one `name`,
+the detector label of its events and metrics, and follows base.WindowCheck. Two families:
 
 - calibrated drift tests (`distribution`, `completeness_check`): their thresholds come from the
   false-alarm budget (α per evaluation, see detectors/calibration.py): two-sample KS for numeric
@@ -9,8 +12,10 @@ Every `hop` rows the monitor hands each check the last `size` rows of its featur
 - Model Monitor's constraint checks (`baseline_drift_check`, `data_type_check`,
   `categorical_values_check`) with the thresholds from constraints.json, for compatibility.
 
-A check reports its statistic at every evaluation; the monitor turns a change from "within" to
-"breached" into one event and stays quiet while the breach lasts (alarm lifecycle).
+A check reports its statistic at every evaluation it can make; the monitor turns a change from
+"within" to "breached" into one event and stays quiet while the breach lasts (alarm lifecycle).
+`numeric_checks` and `categorical_checks` build a feature's checks in the order their results
+are reported.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from itertools import repeat
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 from scipy import special
 
-from driftstream.detectors.base import FloatArray
+from driftstream.detectors.base import CheckResult, FloatArray, WindowCheck
 from driftstream.detectors.baseline.model import FeatureBaseline, MonitoringConfig
 from driftstream.detectors.calibration import ks_critical
 from driftstream.detectors.distance import (
@@ -41,22 +47,55 @@ MIN_EXPECTED = 5.0  # χ² cells with a smaller expected count are pooled
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    feature: str
-    detector: str
-    kind: EventKind
-    breached: bool
-    value: float
-    threshold: float
+class NumericWindow:
+    """One numeric feature's rows in the window under evaluation."""
+
+    present: FloatArray  # the non-missing values, sorted ascending
+    missing: int
 
 
-class CompletenessCheck:
+@dataclass(frozen=True)
+class CategoricalWindow:
+    """One categorical feature's rows in the window under evaluation, counted by code."""
+
+    counts: FloatArray  # per code (CategoryCodes: categories, then `other`); missing left out
+    observed: FloatArray  # the baseline's counted categories, then all others pooled
+    present: int
+    missing: int
+
+
+class _Check:
+    """What every check shares: its feature, and the reading of its last result."""
+
+    name: ClassVar[str]
+    kind: ClassVar[EventKind]
+
+    def __init__(self, feature: str) -> None:
+        self.feature = feature
+        self._statistic = math.nan
+        self._threshold = math.nan
+
+    @property
+    def statistic(self) -> float:
+        return self._statistic
+
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    def _result(self, breached: bool, value: float, threshold: float) -> CheckResult:
+        self._statistic, self._threshold = value, threshold
+        return CheckResult(self.feature, self.name, self.kind, breached, value, threshold)
+
+
+class CompletenessCheck(_Check):
     """Binomial test: more missing values in the window than the baseline rate allows at α."""
 
-    detector = "completeness_check"
+    name = "completeness_check"
+    kind = EventKind.VIOLATION
 
     def __init__(self, feature: FeatureBaseline, window: int, alpha: float) -> None:
-        self.feature = feature.name
+        super().__init__(feature.name)
         n_base = 0.0
         if feature.numeric is not None:
             n_base = feature.numeric.num_present + feature.numeric.num_missing
@@ -68,106 +107,101 @@ class CompletenessCheck:
         self.window = window
         self.max_missing = _binomial_upper(window, self.p0, alpha)
 
-    def evaluate(self, n_missing: int) -> CheckResult:
-        """`n_missing` of the window's `window` rows are missing."""
-        return CheckResult(
-            self.feature,
-            self.detector,
-            EventKind.VIOLATION,
-            n_missing > self.max_missing,
-            1.0 - n_missing / self.window,
+    def evaluate(self, window: NumericWindow | CategoricalWindow) -> CheckResult:
+        """The share of present values in the window's `window` rows."""
+        return self._result(
+            window.missing > self.max_missing,
+            1.0 - window.missing / self.window,
             1.0 - self.max_missing / self.window,
         )
 
 
-class NumericChecks:
-    """KS `distribution` drift, `baseline_drift_check` and `data_type_check` for one feature."""
+class DataTypeCheck(_Check):
+    """Model Monitor's `data_type_check` of an integral feature: the share of whole numbers."""
 
-    def __init__(
-        self, feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float
-    ) -> None:
-        assert feature.numeric is not None
-        self.feature = feature.name
-        self.cdf = BaselineCdf(feature.numeric)
-        self.c_alpha = ks_critical(alpha)
-        self.monitoring = monitoring
-        self.integral = feature.inferred_type == "Integral"
-        self.evaluate_constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+    name = "data_type_check"
+    kind = EventKind.VIOLATION
 
-    def evaluate(self, present: FloatArray) -> list[CheckResult]:
-        """`present`: the window's non-missing values of this feature, sorted ascending."""
-        out: list[CheckResult] = []
+    def __init__(self, feature: str, monitoring: MonitoringConfig) -> None:
+        super().__init__(feature)
+        self.minimum = monitoring.datatype_check_threshold
+
+    def evaluate(self, window: NumericWindow) -> CheckResult | None:
+        present = window.present
         n = float(present.shape[0])
-        if self.integral and self.evaluate_constraints and n > 0:
-            share = float(np.count_nonzero(present == np.floor(present))) / n
-            threshold = self.monitoring.datatype_check_threshold
-            out.append(
-                CheckResult(
-                    self.feature,
-                    "data_type_check",
-                    EventKind.VIOLATION,
-                    share < threshold,
-                    share,
-                    threshold,
-                )
-            )
+        if n == 0:
+            return None
+        share = float(np.count_nonzero(present == np.floor(present))) / n
+        return self._result(share < self.minimum, share, self.minimum)
+
+
+class KolmogorovSmirnovCheck(_Check):
+    """`distribution` drift of a numeric feature: two-sample KS against the baseline sketch."""
+
+    name = "distribution"
+    kind = EventKind.DRIFT
+
+    def __init__(self, feature: str, cdf: BaselineCdf, alpha: float) -> None:
+        super().__init__(feature)
+        self.cdf = cdf
+        self.c_alpha = ks_critical(alpha)
+
+    def evaluate(self, window: NumericWindow) -> CheckResult | None:
+        n = float(window.present.shape[0])
         if n < MIN_PRESENT or self.cdf.total == 0:
-            return out
+            return None
+        d = numeric_linf(window.present, self.cdf, assume_sorted=True)
+        threshold = self.c_alpha * sample_term(n, self.cdf.total)
+        return self._result(d > threshold, d, threshold)
+
+
+class NumericBaselineDriftCheck(_Check):
+    """Model Monitor's `baseline_drift_check` of a numeric feature: L∞ (robust or simple)."""
+
+    name = "baseline_drift_check"
+    kind = EventKind.VIOLATION
+
+    def __init__(self, feature: str, cdf: BaselineCdf, monitoring: MonitoringConfig) -> None:
+        super().__init__(feature)
+        self.cdf = cdf
+        self.robust = monitoring.comparison_method == "Robust"
+        self.maximum = monitoring.comparison_threshold
+
+    def evaluate(self, window: NumericWindow) -> CheckResult | None:
+        n = float(window.present.shape[0])
         m = self.cdf.total
-        d = numeric_linf(present, self.cdf, assume_sorted=True)
-        ks_threshold = self.c_alpha * sample_term(n, m)
-        out.append(
-            CheckResult(
-                self.feature, "distribution", EventKind.DRIFT, d > ks_threshold, d, ks_threshold
-            )
-        )
-        if self.evaluate_constraints and self.monitoring.perform_comparison:
-            threshold = self.monitoring.comparison_threshold
-            value = robust(d, n, m) if self.monitoring.comparison_method == "Robust" else d
-            out.append(
-                CheckResult(
-                    self.feature,
-                    "baseline_drift_check",
-                    EventKind.VIOLATION,
-                    value > threshold,
-                    value,
-                    threshold,
-                )
-            )
-        return out
+        if n < MIN_PRESENT or m == 0:
+            return None
+        # the KS check computed the same distance: recomputing costs a few µs per evaluation
+        d = numeric_linf(window.present, self.cdf, assume_sorted=True)
+        value = robust(d, n, m) if self.robust else d
+        return self._result(value > self.maximum, value, self.maximum)
 
 
-class CategoricalChecks:
-    """χ² `distribution` drift, L∞ `baseline_drift_check` and `categorical_values_check`.
+class CategoryCodes:
+    """A categorical feature's values as integer codes, and its windows counted.
 
-    Values are encoded once per batch (`encode`) into integer codes: the baseline's categories
-    first, then domain values the baseline did not count, then "other"; -1 is missing. A window
-    is then counted with one bincount instead of hashing every string at every evaluation.
+    Values are encoded once per batch (`encode`): the baseline's categories first, then domain
+    values the baseline did not count, then "other"; -1 is missing. A window is then counted
+    with one bincount (`window`) instead of hashing every string at every evaluation.
     """
 
-    def __init__(
-        self, feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float
-    ) -> None:
-        self.feature = feature.name
-        self.alpha = alpha
-        self.monitoring = monitoring
+    def __init__(self, feature: FeatureBaseline) -> None:
         counts = feature.categorical.counts if feature.categorical is not None else {}
         self.n_counted = len(counts)
         extra = [d for d in feature.domain or () if d not in counts]
         self.categories = [*counts, *extra]
-        self.codes = {c: i for i, c in enumerate(self.categories)}
-        lookup: dict[str | None, int] = dict(self.codes.items())
+        lookup: dict[str | None, int] = {c: i for i, c in enumerate(self.categories)}
         lookup[None] = -1
         self._lookup = lookup.get
         self.other = len(self.categories)
-        self.expected = np.asarray(list(counts.values()), dtype=np.float64)
-        self.in_domain = np.zeros(self.other + 1, dtype=bool)
+        #: baseline counts of the counted categories, then half a count for all others, so an
+        #: expected frequency is never 0
+        self.expected = np.append(np.asarray(list(counts.values()), dtype=np.float64), 0.5)
+        self.domain = np.zeros(self.other + 1, dtype=bool)
         if feature.domain:
             domain = set(feature.domain)
-            self.in_domain[[i for i, c in enumerate(self.categories) if c in domain]] = True
-        self.has_domain = bool(feature.domain)
-        self._criticals: dict[int, float] = {}
-        self.evaluate_constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+            self.domain[[i for i, c in enumerate(self.categories) if c in domain]] = True
 
     def encode(self, values: list[str | None]) -> npt.NDArray[np.int64]:
         """Codes for one batch column: category index, `other` for unknown text, -1 missing."""
@@ -175,68 +209,55 @@ class CategoricalChecks:
             map(self._lookup, values, repeat(self.other)), dtype=np.int64, count=len(values)
         )
 
-    def evaluate(self, codes: npt.NDArray[np.int64]) -> list[CheckResult]:
-        """`codes`: the window's encoded values of this feature (missing ones included)."""
-        out: list[CheckResult] = []
+    def window(self, codes: npt.NDArray[np.int64]) -> CategoricalWindow:
+        """The window's encoded values of this feature (missing ones included), counted."""
         present = codes[codes >= 0]
-        n = int(present.shape[0])
-        if n == 0:
-            return out
         counts = np.bincount(present, minlength=self.other + 1).astype(np.float64)
-        if self.has_domain and self.evaluate_constraints:
-            inside = float(counts[self.in_domain].sum()) / n
-            threshold = self.monitoring.domain_content_threshold
-            out.append(
-                CheckResult(
-                    self.feature,
-                    "categorical_values_check",
-                    EventKind.VIOLATION,
-                    inside < threshold,
-                    inside,
-                    threshold,
-                )
-            )
-        if n < MIN_PRESENT or not self.n_counted:
-            return out
         observed = np.append(counts[: self.n_counted], counts[self.n_counted :].sum())
-        # unseen categories get half a baseline count, so an expected frequency is never 0
-        expected = np.append(self.expected, 0.5)
-        out.append(self._chi_square(observed, expected))
-        if self.evaluate_constraints and self.monitoring.perform_comparison:
-            d = categorical_linf(observed, expected)
-            m = float(expected.sum())
-            value = robust(d, n, m) if self.monitoring.comparison_method == "Robust" else d
-            threshold = self.monitoring.categorical_comparison_threshold
-            out.append(
-                CheckResult(
-                    self.feature,
-                    "baseline_drift_check",
-                    EventKind.VIOLATION,
-                    value > threshold,
-                    value,
-                    threshold,
-                )
-            )
-        return out
+        n = int(present.shape[0])
+        return CategoricalWindow(counts, observed, n, int(codes.shape[0]) - n)
 
-    def _chi_square(
-        self, observed: npt.NDArray[np.float64], baseline: npt.NDArray[np.float64]
-    ) -> CheckResult:
-        """χ² test of homogeneity between the window's and the baseline's category counts.
 
-        Two-sample, not goodness-of-fit: the baseline frequencies are themselves estimated from
-        a finite sample, and treating them as exact inflates the statistic.
-        """
-        statistic, dof = homogeneity_chi2(observed, baseline, MIN_EXPECTED)
+class CategoricalValuesCheck(_Check):
+    """Model Monitor's `categorical_values_check`: the share of values inside the domain."""
+
+    name = "categorical_values_check"
+    kind = EventKind.VIOLATION
+
+    def __init__(self, feature: str, codes: CategoryCodes, monitoring: MonitoringConfig) -> None:
+        super().__init__(feature)
+        self.domain = codes.domain
+        self.minimum = monitoring.domain_content_threshold
+
+    def evaluate(self, window: CategoricalWindow) -> CheckResult | None:
+        if window.present == 0:
+            return None
+        inside = float(window.counts[self.domain].sum()) / window.present
+        return self._result(inside < self.minimum, inside, self.minimum)
+
+
+class ChiSquareCheck(_Check):
+    """`distribution` drift of a categorical feature: χ² of homogeneity with the baseline.
+
+    Two-sample, not goodness-of-fit: the baseline frequencies are themselves estimated from a
+    finite sample, and treating them as exact inflates the statistic.
+    """
+
+    name = "distribution"
+    kind = EventKind.DRIFT
+
+    def __init__(self, feature: str, codes: CategoryCodes, alpha: float) -> None:
+        super().__init__(feature)
+        self.expected = codes.expected
+        self.alpha = alpha
+        self._criticals: dict[int, float] = {}
+
+    def evaluate(self, window: CategoricalWindow) -> CheckResult | None:
+        if window.present < MIN_PRESENT:
+            return None
+        statistic, dof = homogeneity_chi2(window.observed, self.expected, MIN_EXPECTED)
         critical = self._critical(dof)
-        return CheckResult(
-            self.feature,
-            "distribution",
-            EventKind.DRIFT,
-            statistic > critical,
-            statistic,
-            critical,
-        )
+        return self._result(statistic > critical, statistic, critical)
 
     def _critical(self, dof: int) -> float:
         critical = self._criticals.get(dof)
@@ -244,6 +265,63 @@ class CategoricalChecks:
             critical = float(special.chdtri(dof, self.alpha))
             self._criticals[dof] = critical if not math.isnan(critical) else math.inf
         return self._criticals[dof]
+
+
+class CategoricalBaselineDriftCheck(_Check):
+    """Model Monitor's `baseline_drift_check` of a categorical feature: L∞ between frequencies."""
+
+    name = "baseline_drift_check"
+    kind = EventKind.VIOLATION
+
+    def __init__(self, feature: str, codes: CategoryCodes, monitoring: MonitoringConfig) -> None:
+        super().__init__(feature)
+        self.expected = codes.expected
+        self.robust = monitoring.comparison_method == "Robust"
+        self.maximum = monitoring.categorical_comparison_threshold
+
+    def evaluate(self, window: CategoricalWindow) -> CheckResult | None:
+        n = window.present
+        if n < MIN_PRESENT:
+            return None
+        d = categorical_linf(window.observed, self.expected)
+        m = float(self.expected.sum())
+        value = robust(d, n, m) if self.robust else d
+        return self._result(value > self.maximum, value, self.maximum)
+
+
+def numeric_checks(
+    feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float, window: int
+) -> list[WindowCheck[NumericWindow]]:
+    """A numeric feature's checks: completeness, and with a baseline sketch `data_type_check`
+    (integral features), `distribution` and `baseline_drift_check` as constraints.json asks."""
+    checks: list[WindowCheck[NumericWindow]] = [CompletenessCheck(feature, window, alpha)]
+    if feature.numeric is None:
+        return checks
+    constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+    cdf = BaselineCdf(feature.numeric)
+    if feature.inferred_type == "Integral" and constraints:
+        checks.append(DataTypeCheck(feature.name, monitoring))
+    checks.append(KolmogorovSmirnovCheck(feature.name, cdf, alpha))
+    if constraints and monitoring.perform_comparison:
+        checks.append(NumericBaselineDriftCheck(feature.name, cdf, monitoring))
+    return checks
+
+
+def categorical_checks(
+    feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float, window: int
+) -> tuple[CategoryCodes, list[WindowCheck[CategoricalWindow]]]:
+    """A categorical feature's codes and checks: completeness, `categorical_values_check` (with
+    a domain), `distribution` and `baseline_drift_check` (with baseline counts)."""
+    codes = CategoryCodes(feature)
+    checks: list[WindowCheck[CategoricalWindow]] = [CompletenessCheck(feature, window, alpha)]
+    constraints = monitoring.evaluate_constraints and feature.evaluate_constraints
+    if feature.domain and constraints:
+        checks.append(CategoricalValuesCheck(feature.name, codes, monitoring))
+    if codes.n_counted:
+        checks.append(ChiSquareCheck(feature.name, codes, alpha))
+        if constraints and monitoring.perform_comparison:
+            checks.append(CategoricalBaselineDriftCheck(feature.name, codes, monitoring))
+    return codes, checks
 
 
 def _binomial_upper(n: int, p: float, alpha: float) -> int:

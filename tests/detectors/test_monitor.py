@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import pytest
 
+from driftstream.detectors import registry
 from driftstream.detectors.baseline import Baseline
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.monitor import Monitor
@@ -164,3 +166,64 @@ def test_state_round_trip_continues_exactly(
         assert [e.to_dict() for e in part1 + part2] == [e.to_dict() for e in whole]
     assert any(e.feature == "age" for e in whole)
     assert any(e.feature == "plan" for e in whole)
+
+
+def test_the_view_carries_every_reading_and_the_batch_values(
+    make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline
+) -> None:
+    """Per batch, the view holds (statistic, threshold) of every registered detector on every
+    feature with spread, the same with either engine, and the batch's values per feature."""
+    decoder = CaptureDecoder(synthetic_baseline)
+    lines = list(capture_lines(Scenario("v", 3000, (Change("missing", "income", 0, 0.2),))))
+    batch = decoder.decode(lines, 0)
+    views = []
+    for engine in ("batched", "river"):
+        monitor = make_monitor(engine=engine)
+        monitor.process(batch)
+        views.append(monitor.view())
+    batched, river = views
+    np.testing.assert_equal(river.current, batched.current)
+    spread = [n for n in decoder.layout.numeric if _spread(synthetic_baseline, n)]
+    assert spread
+    for feature in spread:
+        for detector in registry.names():
+            statistic, threshold = batched.current[(feature, detector)]
+            assert np.isfinite([statistic, threshold]).all(), (feature, detector)
+    assert ("income", "completeness_check") in batched.current
+
+    assert batched.records == 3000
+    for j, name in enumerate(decoder.layout.numeric):
+        column = batch.numeric[:, j][~np.isnan(batch.numeric[:, j])]
+        summary = batched.values[name]
+        assert (summary.count, summary.minimum, summary.maximum) == (
+            column.size,
+            column.min(),
+            column.max(),
+        )
+        assert summary.total == pytest.approx(column.sum(), rel=1e-12)
+    assert batched.values["income"].count < 2700  # a fifth of its values are missing
+
+    # a batch without rows (every record rejected) is a batch with no values, not the last one's
+    empty = decoder.decode([b"not json"] * 2, 3000)
+    monitor.process(empty)
+    assert (monitor.view().records, monitor.view().values) == (2, {})
+
+
+def _spread(baseline: Baseline, feature: str) -> bool:
+    stats = baseline.feature(feature).numeric
+    return stats is not None and stats.std_dev > 0
+
+
+def test_a_detector_registered_after_a_checkpoint_starts_fresh(
+    make_monitor: Callable[..., Monitor], synthetic_baseline: Baseline
+) -> None:
+    lines = list(capture_lines(Scenario("f", 3000)))
+    first = make_monitor()
+    run(first, synthetic_baseline, lines)
+    saved = json.loads(json.dumps(first.state_dict(), allow_nan=False))
+    for detectors in saved["sequential"].values():
+        del detectors["page_hinkley"]  # as if Page-Hinkley had been registered since
+    second = make_monitor()
+    second.load_state(saved)
+    assert second.current[("age", "adwin")] == first.current[("age", "adwin")]
+    assert np.isnan(second.current[("age", "page_hinkley")][0])
