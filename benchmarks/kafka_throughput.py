@@ -59,7 +59,7 @@ from driftstream.streamer.app.config import Config, load_config
 from driftstream.streamer.app.logging import configure_logging
 from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
 from driftstream.streamer.runtime.host import InlineMonitorHost, ProcessMonitorHost
-from driftstream.streamer.runtime.service import Cadence, LiveService
+from driftstream.streamer.runtime.service import Cadence, ProcessingService
 from driftstream.streamer.sources.base import RawBatch
 from driftstream.streamer.sources.kafka.source import KafkaSource, client_options, consumer_options
 from driftstream.streamer.sources.metrics import LiveMetrics
@@ -211,7 +211,7 @@ def build_service(
     n: int,
     output_topic: str | None = None,
     extra: Sink | None = None,
-) -> tuple[LiveService, _TimedSource, list[Any]]:
+) -> tuple[ProcessingService, _TimedSource, list[Any]]:
     kafka = config.sources.kafka
     assert kafka is not None
     baseline = load_configured_baseline(config)
@@ -233,7 +233,7 @@ def build_service(
     store = DirectoryCheckpointStore(config.checkpoint.directory)
     store.setup()
     source = _TimedSource(kafka, stop=stop, metrics=metrics, n=n)
-    service = LiveService(
+    service = ProcessingService(
         source,
         host,
         sinks,
@@ -255,7 +255,7 @@ class _Finish(Sink):
     def __init__(self, n: int, stop: threading.Event) -> None:
         self.n = n
         self.stop = stop
-        self.service: LiveService | None = None
+        self.service: ProcessingService | None = None
         self.done_at = 0.0
         self.child_peak_mib = 0.0
 

@@ -342,11 +342,11 @@ def profile_replay(capture: Path, baseline: Path, out: Path, n_records: int, top
 
 
 STAGES = (  # (file suffix, function): the processing loop, then its costliest parts
-    ("streamer/pipeline.py", "run"),
+    ("streamer/runtime/service.py", "run"),
     ("detectors/monitor.py", "process"),
     ("detectors/monitor.py", "_evaluate_window"),
     ("detectors/monitor.py", "_run_sequential"),
-    ("streamer/decode.py", "decode"),
+    ("streamer/decode/capture.py", "decode"),
 )
 
 

@@ -15,9 +15,10 @@ driftstream's own metrics (namespace `cloudwatch.namespace`, default `driftstrea
 `RecordsPerSecond`, `MetricsDropped`. docs/aws.md describes each.
 
 Where the values come from: window statistics are read from the monitors' `current` through an
-injected reader (as the Prometheus collector reads them), event counts from `add`, and the raw
-values for `feature_data_*` from the decoder's tap (`observe`, called with every decoded batch),
-so detectors/ knows nothing about CloudWatch.
+injected reader (as the Prometheus collector reads them), event counts from `add`, and the record
+count and `feature_data_*` values from the monitor's view of each batch (`observe`, which the
+processing loop calls after every batch: the monitor summarises the batch's numeric values per
+feature), so detectors/ knows nothing about CloudWatch.
 
 Publishing: `flush` (the loop's, after each batch) turns what was seen since the previous publish
 into metric data at most every `interval_seconds`, time-stamped then, and queues them; a
@@ -39,11 +40,10 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal
 
 import botocore.exceptions
 import numpy as np
-import numpy.typing as npt
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -52,6 +52,9 @@ from driftstream.detectors.events import Event, EventKind
 from driftstream.sinks import aws
 from driftstream.sinks.base import Sink
 from driftstream.sinks.retry import Backoff, BackoffSettings
+
+if TYPE_CHECKING:
+    from driftstream.detectors.monitor import MonitorView, ValueSummary
 
 log = structlog.get_logger(__name__)
 
@@ -117,15 +120,6 @@ MAX_VALUE = 2.0**360  # CloudWatch rejects larger magnitudes, and NaN / infiniti
 Current = Mapping[tuple[str, str], tuple[float, float]]
 CurrentReader = Callable[[], Iterable[Current]]
 ClientFactory = Callable[[], Any]
-
-
-class DecodedValues(Protocol):
-    """What the sink reads from a decoded batch (streamer.batch.DecodedBatch fits)."""
-
-    @property
-    def n_records(self) -> int: ...
-    @property
-    def numeric(self) -> npt.NDArray[np.float64]: ...
 
 
 @dataclass(frozen=True)
@@ -203,6 +197,7 @@ class FeatureValues:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
+        self._column = {name: j for j, name in enumerate(self.names)}
         self._reset()
 
     def _reset(self) -> None:
@@ -212,14 +207,15 @@ class FeatureValues:
         self.low = np.full(n, np.inf)
         self.high = np.full(n, -np.inf)
 
-    def add(self, numeric: npt.NDArray[np.float64]) -> None:
-        if numeric.shape[0] == 0 or not self.names:
-            return
-        present = ~np.isnan(numeric)
-        self.count += present.sum(axis=0)
-        self.total += np.where(present, numeric, 0.0).sum(axis=0)
-        self.low = np.minimum(self.low, np.where(present, numeric, np.inf).min(axis=0))
-        self.high = np.maximum(self.high, np.where(present, numeric, -np.inf).max(axis=0))
+    def add(self, values: Mapping[str, ValueSummary]) -> None:
+        """Add one batch's summaries (MonitorView.values); other features are ignored."""
+        for name, v in values.items():
+            j = self._column.get(name)
+            if j is not None:
+                self.count[j] += v.count
+                self.total[j] += v.total
+                self.low[j] = min(self.low[j], v.minimum)
+                self.high[j] = max(self.high[j], v.maximum)
 
     def take(self) -> list[tuple[str, int, float, float, float]]:
         """(name, count, sum, min, max) of features with values; then start afresh."""
@@ -454,10 +450,10 @@ class CloudWatchSink(Sink):
         """Read the monitors' window statistics from `current` (one mapping per monitor)."""
         self._current = current
 
-    def observe(self, batch: DecodedValues) -> None:
-        """The decoder's tap: every decoded batch, before the monitor sees it."""
-        self.values.add(batch.numeric)
-        self._records += batch.n_records
+    def observe(self, view: MonitorView) -> None:
+        """Count the batch's records and add its values (Sink.observe: after every batch)."""
+        self.values.add(view.values)
+        self._records += view.records
 
     # -- Sink ----------------------------------------------------------------------------
 
@@ -530,42 +526,61 @@ class CloudWatchSink(Sink):
         stamp = self.now()
         data: list[Datum] = []
         if self._records:
-            for current in list(self._current()):
-                snapshot = dict(current)  # the loop thread may add keys meanwhile
-                for feature in self.features:
-                    for detector, prefix in (
-                        ("baseline_drift_check", "feature_baseline_drift_"),
-                        ("completeness_check", "feature_non_null_"),
-                    ):
-                        stat = snapshot.get((feature, detector))
-                        value = metric_value(stat[0]) if stat is not None else None
-                        if value is not None:
-                            data.append(self._mm(metric_name(prefix, feature), value, stamp))
-            for name, count, total, low, high in self.values.take():
-                stats = [metric_value(v) for v in (total, low, high)]
-                if None in stats:
-                    continue
-                data.append(
-                    Datum(
-                        MODEL_MONITOR_NAMESPACE,
-                        {
-                            "MetricName": metric_name("feature_data_", name),
-                            "Dimensions": self._mm_dimensions,
-                            "Timestamp": stamp,
-                            "StatisticValues": {
-                                "SampleCount": float(count),
-                                "Sum": stats[0],
-                                "Minimum": stats[1],
-                                "Maximum": stats[2],
-                            },
-                            "StorageResolution": self.settings.storage_resolution,
-                        },
-                    )
-                )
+            data.extend(self._window_metrics(stamp))
+            data.extend(self._feature_data(stamp))
         records, self._records = self._records, 0
+        data.extend(self._own_metrics(records, elapsed, stamp))
+        return data
+
+    def _window_metrics(self, stamp: dt.datetime) -> list[Datum]:
+        """feature_baseline_drift_* and feature_non_null_*: the monitors' latest readings."""
+        data: list[Datum] = []
+        for current in list(self._current()):
+            snapshot = dict(current)  # the loop thread may add keys meanwhile
+            for feature in self.features:
+                for detector, prefix in (
+                    ("baseline_drift_check", "feature_baseline_drift_"),
+                    ("completeness_check", "feature_non_null_"),
+                ):
+                    stat = snapshot.get((feature, detector))
+                    value = metric_value(stat[0]) if stat is not None else None
+                    if value is not None:
+                        data.append(self._mm(metric_name(prefix, feature), value, stamp))
+        return data
+
+    def _feature_data(self, stamp: dt.datetime) -> list[Datum]:
+        """feature_data_*: the values seen since the previous publish, as statistic sets."""
+        data: list[Datum] = []
+        for name, count, total, low, high in self.values.take():
+            stats = [metric_value(v) for v in (total, low, high)]
+            if None in stats:
+                continue
+            data.append(
+                Datum(
+                    MODEL_MONITOR_NAMESPACE,
+                    {
+                        "MetricName": metric_name("feature_data_", name),
+                        "Dimensions": self._mm_dimensions,
+                        "Timestamp": stamp,
+                        "StatisticValues": {
+                            "SampleCount": float(count),
+                            "Sum": stats[0],
+                            "Minimum": stats[1],
+                            "Maximum": stats[2],
+                        },
+                        "StorageResolution": self.settings.storage_resolution,
+                    },
+                )
+            )
+        return data
+
+    def _own_metrics(self, records: int, elapsed: float, stamp: dt.datetime) -> list[Datum]:
+        """driftstream's own counts since the previous publish; the counters start afresh."""
         rejected = sum(self._rejected.values())
-        data.append(self._own("RecordsRead", float(records), "Count", stamp=stamp))
-        data.append(self._own("RecordsRejected", float(rejected), "Count", stamp=stamp))
+        data = [
+            self._own("RecordsRead", float(records), "Count", stamp=stamp),
+            self._own("RecordsRejected", float(rejected), "Count", stamp=stamp),
+        ]
         for reason, n in sorted(self._rejected.items()):
             data.append(self._own("RecordsRejected", float(n), "Count", stamp, Reason=reason))
         for kind, n in sorted(self._events.items()):

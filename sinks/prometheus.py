@@ -1,8 +1,9 @@
 """Prometheus metrics: counters fed by the processing loop, drift statistics read at scrape time.
 
 Every metric carries the label `endpoint`; the others are bounded by construction: `feature`
-(names from the baseline), `detector` (the fixed detector set), `kind` (event kinds) and `reason`
-(the rejection reasons of streamer.batch.RejectReason).
+(names from the baseline), `detector` (the registered sequential detectors of
+detectors/registry.py and the window checks), `kind` (event kinds) and `reason` (the rejection
+reasons of streamer.batch.RejectReason).
 
 | metric | type | labels | meaning |
 |---|---|---|---|
@@ -10,7 +11,7 @@ Every metric carries the label `endpoint`; the others are bounded by constructio
 | driftstream_records_used_total | counter | endpoint | records decoded and monitored |
 | driftstream_records_rejected_total | counter | endpoint, reason | malformed records by reason |
 | driftstream_events_total | counter | endpoint, kind, feature, detector | events emitted |
-| driftstream_drift_statistic | gauge | endpoint, feature, detector | latest statistic |
+| driftstream_drift_statistic | gauge | endpoint, feature, detector | latest statistic (or NaN) |
 | driftstream_drift_threshold | gauge | endpoint, feature, detector | its threshold |
 | driftstream_drift_active | gauge | endpoint, feature, detector | 1 while a check is breached |
 | driftstream_batch_processing_seconds | histogram | endpoint | decode + monitor + sinks per batch |

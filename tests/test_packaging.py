@@ -36,6 +36,6 @@ def test_no_generic_top_level_names_are_claimed() -> None:
 def test_console_script_and_imports_resolve_through_driftstream() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["driftstream"] == "driftstream.streamer.app.cli:main"
-    import driftstream.streamer.app.cli as cli
+    from driftstream.streamer.app import cli
 
     assert Path(cli.__file__).resolve() == ROOT / "streamer" / "app" / "cli.py"

@@ -549,7 +549,6 @@ def build_output_sinks(
             _client_factory("cloudwatch", config.aws),
             registry=registry,
         )
-        decoder.observe(out.cloudwatch.observe)
     if config.sinks.signals:
         targets: list[tuple[SignalTarget, BackoffSettings]] = [
             (build_target(t, config), t.retry) for t in config.sinks.signals

@@ -25,6 +25,7 @@ from driftstream.sinks.aws import AwsError
 from driftstream.sinks.base import Sink
 from driftstream.sinks.console import ConsoleSink
 from driftstream.sinks.events_file import EventsFileSink
+from driftstream.streamer.app import resume
 from driftstream.streamer.app.config import Config, ConfigError, load_config
 from driftstream.streamer.app.logging import configure_logging
 from driftstream.streamer.app.progress import Progress
@@ -126,7 +127,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.resume:
             raise UsageError("--resume continues a monitored replay; it does not apply to --to")
         return _republish(args)
-    from driftstream.streamer.app import resume
     from driftstream.streamer.app.build import REPLAY_GROUP, build_replay
 
     config = _replay_config(args)
@@ -324,6 +324,7 @@ EXPECTED_ERRORS = (
     SourceError,
     CheckpointError,
     SeekError,
+    resume.ResumeError,
 )
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -13,7 +13,7 @@ from driftstream.sinks.base import BatchingSink, Sink
 from driftstream.sinks.console import ConsoleSink
 from driftstream.sinks.events_file import EventsFileSink
 from driftstream.streamer.app.build import build_replay
-from driftstream.streamer.app.config import load_config
+from driftstream.streamer.app.config import Config, load_config
 from driftstream.streamer.app.progress import Progress
 from driftstream.streamer.sources.memory import IterSource
 from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
@@ -53,21 +53,7 @@ def run_demo(
     change_at = records // 2
     changes = demo_changes(change_at)
     with tempfile.TemporaryDirectory(prefix="driftstream-demo-") as tmp:
-        train = Path(tmp) / "training.csv"
-        train.write_text(training_csv(TRAINING_ROWS, seed=1))
-        baseline_dir = Path(tmp) / "baseline"
-        baseline = build_baseline(train, baseline_dir, label_column="prediction")
-        say(
-            f"baseline: {TRAINING_ROWS:,} generated training rows, {len(baseline.features)} "
-            f"features (written to a temporary {baseline_dir.name}/)"
-        )
-        config = load_config(
-            None,
-            environ={},
-            baseline=str(baseline_dir),
-            endpoint="demo",
-            **{"metrics.port": metrics_port},
-        )
+        config = _demo_config(Path(tmp), metrics_port)
         scenario = Scenario("demo", records, changes, seed=11, seconds_between=1.0 / rate)
         source = IterSource(
             capture_lines(scenario),
@@ -106,6 +92,25 @@ def run_demo(
     say(f"done: {summary.records_read:,} records in {summary.seconds:.1f}s")
     _report(collect.events, changes, change_at)
     return 0
+
+
+def _demo_config(tmp: Path, metrics_port: int) -> Config:
+    """A baseline of generated training rows in `tmp`, and the demo's config around it."""
+    train = tmp / "training.csv"
+    train.write_text(training_csv(TRAINING_ROWS, seed=1))
+    baseline_dir = tmp / "baseline"
+    baseline = build_baseline(train, baseline_dir, label_column="prediction")
+    print(
+        f"baseline: {TRAINING_ROWS:,} generated training rows, {len(baseline.features)} "
+        f"features (written to a temporary {baseline_dir.name}/)"
+    )
+    return load_config(
+        None,
+        environ={},
+        baseline=str(baseline_dir),
+        endpoint="demo",
+        **{"metrics.port": metrics_port},
+    )
 
 
 def _report(events: list[Event], changes: tuple[Change, ...], change_at: int) -> None:

@@ -28,6 +28,10 @@ from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
 from driftstream.streamer.runtime.summary import RunSummary
 
 
+class ResumeError(ValueError):
+    """A replay cannot be resumed as asked; the message is one line."""
+
+
 def checkpoint_dir(events_out: Path) -> Path:
     """Where a replay writing `events_out` keeps its checkpoint."""
     return events_out.with_name(events_out.name + ".checkpoint")
@@ -46,9 +50,12 @@ def resume_offset(events_out: Path, group: str, partition: Partition) -> int | N
 
 def cut_events(events_out: Path, offset: int) -> RunSummary:
     """Keep the events of records before `offset` (see the module docstring); their counts."""
-    summary = RunSummary(records_read=offset)
     if not events_out.exists():
-        return summary
+        raise ResumeError(
+            f"{events_out} is missing, but its checkpoint is at record {offset}: the events "
+            "before it are lost; replay again without --resume"
+        )
+    summary = RunSummary(records_read=offset)
     cut_partial_last_line(events_out)
     keep = 0
     with events_out.open("rb") as f:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -51,15 +50,6 @@ class FeatureLayout:
             numeric=tuple(f.name for f in baseline.features if f.is_numeric),
             categorical=tuple(f.name for f in baseline.features if not f.is_numeric),
         )
-
-
-class DecodedValues(Protocol):
-    """What the decoder's observers read (CloudWatch's `feature_data_*` statistics)."""
-
-    @property
-    def n_records(self) -> int: ...
-    @property
-    def numeric(self) -> npt.NDArray[np.float64]: ...
 
 
 @dataclass

@@ -19,11 +19,11 @@ import csv
 import io
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -32,7 +32,6 @@ import orjson
 from driftstream.detectors.baseline.model import Baseline, FeatureBaseline
 from driftstream.streamer.decode.base import (
     DecodedBatch,
-    DecodedValues,
     FeatureLayout,
     Rejection,
     RejectReason,
@@ -152,30 +151,6 @@ class CaptureDecoder:
         self._categorical_pos = tuple(position[name] for name in self.layout.categorical)
         self._input_scan = self._scan_spec(self._inputs)
         self._output_scan = self._scan_spec(self._outputs) if self._outputs else None
-        self._observers: list[Callable[[DecodedValues], None]] = []
-
-    def observe(self, callback: Callable[[DecodedValues], None]) -> None:
-        """Call `callback` with every batch decoded from now on, before the monitor sees it.
-
-        For sinks that need the decoded values themselves (CloudWatch's `feature_data_*`
-        statistics); both processing loops own a decoder, so one tap serves replay and the live
-        service alike.
-        """
-        self._observers.append(callback)
-
-    @property
-    def observed(self) -> bool:
-        """True when a callback wants the decoded values."""
-        return bool(self._observers)
-
-    def notify(self, batch: DecodedValues) -> None:
-        """Call the observers with `batch` (decoded elsewhere: streamer.monitor_host)."""
-        for callback in self._observers:
-            callback(batch)
-
-    def __getstate__(self) -> dict[str, Any]:
-        # observers are callbacks of this process (sinks with connections): not sent along
-        return {**self.__dict__, "_observers": []}
 
     def _scan_spec(self, features: tuple[FeatureBaseline, ...]) -> _ScanSpec:
         plan = np.array(
@@ -194,11 +169,6 @@ class CaptureDecoder:
         batch holds every row of the usable records in record order, and one Rejection, in
         record order, per unusable line.
         """
-        batch = self._decode(lines, first_index)
-        self.notify(batch)
-        return batch
-
-    def _decode(self, lines: Sequence[bytes], first_index: int) -> DecodedBatch:
         canonical = self._canonical_records(lines)
         block = self._convert_canonical(canonical)
         rejections = [

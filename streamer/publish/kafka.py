@@ -62,6 +62,24 @@ class PublishSummary:
     seconds: float = 0.0
     partitions: set[int] = field(default_factory=set)
     errors: dict[str, int] = field(default_factory=dict)
+    # delivery callbacks run on the producer's network thread
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def delivered(self, metadata: Any) -> None:
+        with self._lock:
+            self.acknowledged += 1
+            self.partitions.add(int(metadata.partition))
+
+    def refused(self, exc: BaseException) -> None:
+        with self._lock:
+            self.failed += 1
+            name = type(exc).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+
+    def settle(self) -> None:
+        """After the producer flushed: whatever was not acknowledged failed."""
+        with self._lock:
+            self.failed = self.records - self.acknowledged
 
     def line(self, target: KafkaTarget, key: bytes) -> str:
         rate = self.records / self.seconds if self.seconds else 0.0
@@ -89,19 +107,6 @@ def publish(
     """Produce every line of `source` to `target` (see the module docstring)."""
     stop = stop or threading.Event()
     summary = PublishSummary()
-    lock = threading.Lock()
-
-    def delivered(metadata: Any) -> None:
-        with lock:
-            summary.acknowledged += 1
-            summary.partitions.add(int(metadata.partition))
-
-    def failed(exc: BaseException) -> None:
-        with lock:
-            summary.failed += 1
-            name = type(exc).__name__
-            summary.errors[name] = summary.errors.get(name, 0) + 1
-
     options = {**client_options, "bootstrap_servers": list(target.bootstrap_servers)}
     try:
         producer = producer_factory(
@@ -113,33 +118,45 @@ def publish(
         )
     except KafkaError as exc:
         raise PublishError(f"cannot reach Kafka at {target}: {type(exc).__name__}") from exc
-    pacer = Pacer(speed, stop) if speed else None
     started = time.perf_counter()
     try:
-        while not stop.is_set():
-            batch = source.read(64 if pacer else 4096)
-            if batch is None:
-                break
-            for line in batch.lines:
-                if pacer is not None:
-                    pacer.wait_for(inference_time(line))
-                    if stop.is_set():
-                        break
-                summary.records += 1
-                summary.n_bytes += len(line)
-                try:
-                    future = producer.send(target.topic, key=key, value=line)
-                except MessageSizeTooLargeError as exc:
-                    failed(exc)
-                    continue
-                future.add_callback(delivered)
-                future.add_errback(failed)
+        pacer = Pacer(speed, stop) if speed else None
+        _send_all(source, producer, target.topic, key, summary, pacer, stop)
         producer.flush()
     except KafkaError as exc:
         raise PublishError(f"publishing to {target} failed: {type(exc).__name__}: {exc}") from exc
     finally:
         summary.seconds = time.perf_counter() - started
         producer.close()
-    with lock:
-        summary.failed = summary.records - summary.acknowledged
+    summary.settle()
     return summary
+
+
+def _send_all(
+    source: OnePartitionSource,
+    producer: Any,
+    topic: str,
+    key: bytes,
+    summary: PublishSummary,
+    pacer: Pacer | None,
+    stop: threading.Event,
+) -> None:
+    """Hand every line to the producer, at the pacer's pace, until the source ends or stops."""
+    while not stop.is_set():
+        batch = source.read(64 if pacer else 4096)
+        if batch is None:
+            return
+        for line in batch.lines:
+            if pacer is not None:
+                pacer.wait_for(inference_time(line))
+                if stop.is_set():
+                    return
+            summary.records += 1
+            summary.n_bytes += len(line)
+            try:
+                future = producer.send(topic, key=key, value=line)
+            except MessageSizeTooLargeError as exc:
+                summary.refused(exc)
+                continue
+            future.add_callback(summary.delivered)
+            future.add_errback(summary.refused)

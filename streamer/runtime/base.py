@@ -16,9 +16,6 @@ from typing import TYPE_CHECKING, Any
 from driftstream.streamer.sources.base import Partition, RawBatch
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
     from driftstream.detectors.events import Event
     from driftstream.detectors.monitor import MonitorView
     from driftstream.streamer.decode.base import Rejection
@@ -36,8 +33,6 @@ class Processed:
     rejections: list[Rejection]
     seconds: float  # decode + monitor time
     view: MonitorView  # the partition's monitor readings after this batch
-    #: the decoded numeric rows, for the decoder's observers; empty unless a host was asked
-    numeric: npt.NDArray[np.float64] | None = None
 
 
 class MonitorStateError(ValueError):

@@ -28,12 +28,9 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
 import structlog
 
 from driftstream.detectors.monitor import Monitor, MonitorView
@@ -55,12 +52,9 @@ class MonitorHostError(RuntimeError):
 class PartitionMonitors:
     """The decoder and one monitor per partition: the work either host does."""
 
-    def __init__(
-        self, decoder: CaptureDecoder, prototype: Monitor, *, keep_numeric: bool = False
-    ) -> None:
+    def __init__(self, decoder: CaptureDecoder, prototype: Monitor) -> None:
         self.decoder = decoder
         self.prototype = prototype
-        self.keep_numeric = keep_numeric
         self.monitors: dict[Partition, Monitor] = {}
 
     def open(self, partition: Partition, state: dict[str, Any] | None) -> MonitorView:
@@ -93,7 +87,6 @@ class PartitionMonitors:
                     rejections=decoded.rejections,
                     seconds=time.perf_counter() - t0,
                     view=monitor.view(),
-                    numeric=decoded.numeric if self.keep_numeric else None,
                 )
             )
         return out
@@ -141,14 +134,6 @@ class InlineMonitorHost(MonitorHost):
         self._monitors.drop(partition)
 
 
-@dataclass(frozen=True)
-class _Values:
-    """A Processed's decoded values, as the decoder's observers read them."""
-
-    n_records: int
-    numeric: npt.NDArray[np.float64]
-
-
 class ProcessMonitorHost(MonitorHost):
     """Decode and monitor in a child process (see the module docstring)."""
 
@@ -177,7 +162,7 @@ class ProcessMonitorHost(MonitorHost):
         mine, theirs = ctx.Pipe()
         self._process = ctx.Process(
             target=serve,
-            args=(theirs, self.decoder, self.prototype, self.decoder.observed, self.setup_logging),
+            args=(theirs, self.decoder, self.prototype, self.setup_logging),
             name="driftstream-monitor",
             daemon=True,
         )
@@ -209,10 +194,6 @@ class ProcessMonitorHost(MonitorHost):
         while self._in_flight:
             self._in_flight -= 1
             out.extend(self._reply())
-        if self.decoder.observed:
-            for p in out:
-                if p.numeric is not None:
-                    self.decoder.notify(_Values(p.n_records, p.numeric))
         return out
 
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
@@ -276,7 +257,6 @@ def serve(
     conn: Connection,
     decoder: CaptureDecoder,
     prototype: Monitor,
-    keep: bool,
     setup_logging: Callable[[], None] | None,
 ) -> None:
     """The child: answer requests on `conn` until it closes (see the module docstring)."""
@@ -286,7 +266,7 @@ def serve(
 
     if setup_logging is not None:  # a fresh process: the entry point's log set-up
         setup_logging()
-    monitors = PartitionMonitors(decoder, prototype, keep_numeric=keep)
+    monitors = PartitionMonitors(decoder, prototype)
     warm_up(decoder, prototype)
     settle_heap()
     conn.send(("ok", None))

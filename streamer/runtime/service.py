@@ -135,6 +135,7 @@ class ProcessingService:
         # the batches of the last poll, decoded and monitored by the host while the next poll
         # is fetched
         self._inflight: list[RawBatch] = []
+        self._last_views: dict[Partition, MonitorView] = {}
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -394,6 +395,7 @@ class ProcessingService:
             self._flush_all()
         except INFRA_ERRORS as exc:
             log.warning("summary_not_delivered", error=type(exc).__name__)
+        self._last_views = self.views()  # what metrics and CloudWatch read after the run
         self._held.clear()  # what close() revokes next is already committed
         self._unrestored.clear()
         self.source.close()
@@ -506,7 +508,10 @@ class ProcessingService:
     # -- for metrics and tests ---------------------------------------------------------------
 
     def views(self) -> dict[Partition, MonitorView]:
-        """Each held partition's monitor readings after its latest batch."""
+        """Each held partition's monitor readings after its latest batch; after the run, the
+        last readings of the partitions it held (a replay's final metrics publish reads them)."""
+        if not self._held and self._last_views:
+            return dict(self._last_views)
         return {p: h.view for p, h in list(self._held.items())}
 
     def positions(self) -> dict[Partition, int | None]:

@@ -48,8 +48,8 @@ def sample_lines(decoder: CaptureDecoder, n: int, seed: int = 0) -> list[bytes]:
 
 
 def warm_up(decoder: CaptureDecoder, prototype: Monitor) -> None:
-    """Decode and monitor one window of sample lines on copies of `decoder` (without its
-    observers: the samples must reach no sink) and `prototype` (see the module docstring)."""
+    """Decode and monitor one window of sample lines on copies of `decoder` and `prototype`,
+    which stay as they were (see the module docstring)."""
     quiet = copy.deepcopy(decoder)
     monitor = copy.deepcopy(prototype)
     monitor.process(quiet.decode(sample_lines(decoder, monitor.window), 0))

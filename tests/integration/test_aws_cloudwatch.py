@@ -12,17 +12,18 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftstream.detectors.events import Event
+from driftstream.detectors.monitor import MonitorView
 from driftstream.sinks.base import BatchingSink
 from driftstream.sinks.cloudwatch import (
     MODEL_MONITOR_NAMESPACE,
     CloudWatchMetrics,
+    CloudWatchSink,
     Datum,
     MetricSender,
 )
 from driftstream.sinks.retry import Backoff
-from driftstream.streamer.app.build import build_output_sinks, build_parts
+from driftstream.streamer.app.build import build_decoder, build_replay, load_configured_baseline
 from driftstream.streamer.app.config import load_config
-from driftstream.streamer.runtime.summary import Pipeline
 from driftstream.streamer.sources.memory import IterSource
 from tests.integration import aws_support as s
 from tests.services import MotoServer
@@ -36,12 +37,19 @@ def _dummy_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _Collect(BatchingSink):
+    """The events, and the monitor's readings after the last batch (the service forgets its
+    partitions' views when it stops)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.events: list[Event] = []
+        self.view: MonitorView | None = None
 
     def write(self, batch: list[Event]) -> None:
         self.events.extend(batch)
+
+    def observe(self, view: MonitorView) -> None:
+        self.view = view
 
 
 def _statistics(cw: Any, namespace: str, name: str, dims: dict[str, str]) -> list[dict[str, Any]]:
@@ -68,21 +76,24 @@ def test_model_monitor_metrics_read_back(moto_server: MotoServer, tmp_path: Path
         sinks={"cloudwatch": {"monitoring_schedule": "hourly-dq", "interval_seconds": 3600}},
     )
     config = load_config(s.write_config(tmp_path / "c.yaml", tree))
-    parts = build_parts(config, metrics_required=False)
-    outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
-    outputs.watch(lambda: [parts.monitor])
-    sink = outputs.cloudwatch
-    assert sink is not None
     collect = _Collect()
-    sink.setup()
     lines = s.traffic()
-    Pipeline(IterSource(iter(lines)), parts.decoder, parts.monitor, [collect, sink]).run()
-    sink.close()  # publishes once: the interval is an hour
+    run = build_replay(
+        config,
+        IterSource(lines),
+        [collect],
+        checkpoint_dir=tmp_path / "checkpoint",
+        metrics_required=False,
+    )
+    (sink,) = (x for x in run.sinks if isinstance(x, CloudWatchSink))
+    run.service.run()
+    assert collect.view is not None
+    current = collect.view.current
+    run.close()  # the CloudWatch sink publishes once: the interval is an hour
     assert sink.metrics.sent.labels(endpoint)._value.get() > 0
 
     cw = s.client(moto_server.endpoint_url, "cloudwatch")
     dims = {"Endpoint": endpoint, "MonitoringSchedule": "hourly-dq"}
-    current = parts.monitor.current
     drift_checked = sorted(f for f, d in current if d == "baseline_drift_check")
     assert {"age", "balance", "country"} <= set(drift_checked)
     for feature in drift_checked:
@@ -96,8 +107,9 @@ def test_model_monitor_metrics_read_back(moto_server: MotoServer, tmp_path: Path
     assert point["Sum"] < 0.95  # 20 % of its values go missing after the change
 
     # feature_data_*: every value seen, as statistic sets
-    numeric = parts.decoder.decode(list(lines), 0).numeric
-    for j, feature in enumerate(parts.decoder.layout.numeric):
+    decoder = build_decoder(config, load_configured_baseline(config))
+    numeric = decoder.decode(list(lines), 0).numeric
+    for j, feature in enumerate(decoder.layout.numeric):
         column = numeric[:, j]
         present = column[~np.isnan(column)]
         (point,) = _statistics(cw, MODEL_MONITOR_NAMESPACE, f"feature_data_{feature}", dims)

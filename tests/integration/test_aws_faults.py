@@ -17,14 +17,13 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
-from prometheus_client import CollectorRegistry
 
 from driftstream.detectors.events import Event
 from driftstream.sinks.base import BatchingSink
-from driftstream.sinks.cloudwatch import MODEL_MONITOR_NAMESPACE
-from driftstream.streamer.app.build import build_kinesis_live, build_output_sinks, build_parts
+from driftstream.sinks.cloudwatch import MODEL_MONITOR_NAMESPACE, CloudWatchSink
+from driftstream.sinks.signals.delivery import SignalDeliverySink
+from driftstream.streamer.app.build import build_live, build_replay
 from driftstream.streamer.app.config import Config, load_config
-from driftstream.streamer.runtime.summary import Pipeline
 from driftstream.streamer.sources.memory import IterSource
 from tests.integration import aws_support as s
 from tests.services import free_port
@@ -114,24 +113,19 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
 
     # the same records without any outage: what monitoring must still find
     reference = _Collect()
-    ref_parts = build_parts(
+    ref_run = build_replay(
         config.model_copy(
             update={"sinks": config.sinks.model_copy(update={"cloudwatch": None, "signals": ()})}
         ),
+        IterSource(lines),
+        [reference],
+        checkpoint_dir=tmp_path / "reference-checkpoint",
         metrics_required=False,
     )
-    Pipeline(IterSource(iter(lines)), ref_parts.decoder, ref_parts.monitor, [reference]).run()
+    ref_run.service.run()
+    ref_run.close()
 
-    parts = build_parts(config, metrics_required=False)
-    registry = parts.metrics.registry
-    outputs = build_output_sinks(config, parts.decoder, registry)
-    outputs.watch(lambda: [parts.monitor])
-    cw, signals = outputs.cloudwatch, outputs.signals
-    assert cw is not None and signals is not None
     collect = _Collect()
-    sinks = [collect, cw, signals]
-    for sink in sinks:
-        sink.setup()
     batches = [0]
 
     def after_batch(records: int, n_bytes: int) -> None:
@@ -139,14 +133,18 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
         if batches[0] == 1:
             endpoint.stop()  # AWS goes away after the first batch
 
-    Pipeline(
-        IterSource(iter(lines)),
-        parts.decoder,
-        parts.monitor,
-        sinks,
-        batch_size=1000,
+    run = build_replay(
+        config,
+        IterSource(lines, batch_size=1000),
+        [collect],
+        checkpoint_dir=tmp_path / "checkpoint",
+        metrics_required=False,
         progress=after_batch,
-    ).run()
+    )
+    registry = run.metrics.registry
+    (cw,) = (x for x in run.sinks if isinstance(x, CloudWatchSink))
+    (signals,) = (x for x in run.sinks if isinstance(x, SignalDeliverySink))
+    run.service.run()
 
     # monitoring went on: the same events as without the outage
     assert [e.to_dict() for e in collect.events[:-1]] == [
@@ -192,8 +190,7 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
     (message,) = s.drain_queue(url, queue)
     assert json.loads(message)["idempotency_key"] == key
     assert signals.outbox.delivered(key, f"sns:{topic}")
-    for sink in sinks:
-        sink.close()
+    run.close()
     assert (
         _sample(
             registry,
@@ -260,23 +257,32 @@ def test_pending_signal_is_delivered_after_a_restart(endpoint: Endpoint, tmp_pat
             ],
         },
     )
-    parts = build_parts(config, metrics_required=False)
-    outputs = build_output_sinks(config, parts.decoder, parts.metrics.registry)
-    signals = outputs.signals
-    assert signals is not None
-    signals.setup()
+    run = build_replay(
+        config,
+        IterSource(s.traffic()),
+        [],
+        checkpoint_dir=tmp_path / "checkpoint",
+        metrics_required=False,
+    )
+    (signals,) = (x for x in run.sinks if isinstance(x, SignalDeliverySink))
     endpoint.stop()
-    Pipeline(IterSource(iter(s.traffic())), parts.decoder, parts.monitor, [signals]).run()
-    signals.close()  # the process ends with the signal undelivered
+    run.service.run()
+    run.close()  # the process ends with the signal undelivered
     ((pending, missing),) = signals.outbox.pending([f"sns:{topic}"])
     assert missing == [f"sns:{topic}"]
 
     endpoint.start()
-    restarted = build_output_sinks(config, parts.decoder, CollectorRegistry()).signals
-    assert restarted is not None
-    restarted.setup()  # delivers what the outbox holds, before any record is read
+    # the next start: its sinks are set up (the outbox delivered) before any record is read
+    restart = build_replay(
+        config,
+        IterSource(()),
+        [],
+        checkpoint_dir=tmp_path / "restart-checkpoint",
+        metrics_required=False,
+    )
+    (restarted,) = (x for x in restart.sinks if isinstance(x, SignalDeliverySink))
     assert restarted.wait_delivered(30)
-    restarted.close()
+    restart.close()
     (message,) = s.drain_queue(url, queue)
     assert json.loads(message)["idempotency_key"] == pending.key
     assert restarted.outbox.pending([f"sns:{topic}"]) == []
@@ -310,14 +316,14 @@ def test_kinesis_source_rides_out_an_outage(endpoint: Endpoint, tmp_path: Path) 
         sinks={"events_file": str(tmp_path / "events.jsonl")},
     )
     stop = threading.Event()
-    parts = build_kinesis_live(config, stop)
+    run = build_live(config, stop)
     result: dict[str, Any] = {}
-    runner = threading.Thread(target=lambda: result.update(summary=parts.service.run()))
+    runner = threading.Thread(target=lambda: result.update(summary=run.service.run()))
     runner.start()
     try:
 
         def processed() -> int:
-            return sum(v or 0 for v in parts.service.positions().values())
+            return sum(v or 0 for v in run.service.positions().values())
 
         s.wait_for(lambda: processed() >= 1500, 60, "the first records")
         endpoint.stop()
@@ -328,8 +334,8 @@ def test_kinesis_source_rides_out_an_outage(endpoint: Endpoint, tmp_path: Path) 
     finally:
         stop.set()
         runner.join(60)
-        parts.close()
-    registry = parts.metrics.registry
+        run.close()
+    registry = run.metrics.registry
     errors = _sample(
         registry,
         "driftstream_kinesis_errors_total",

@@ -10,6 +10,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.monitor import MonitorView, ValueSummary, summarise_values
 from driftstream.sinks.cloudwatch import (
     MAX_VALUE,
     MODEL_MONITOR_NAMESPACE,
@@ -22,7 +23,6 @@ from driftstream.sinks.cloudwatch import (
     metric_value,
     plan_calls,
 )
-from driftstream.streamer.decode.base import DecodedBatch
 
 STAMP = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 
@@ -75,23 +75,28 @@ def test_names_and_values_cloudwatch_accepts() -> None:
     assert metric_value(-0.5) == -0.5
 
 
+def test_the_monitor_summarises_each_feature_of_a_batch() -> None:
+    numeric = np.array([[1.0, np.nan, np.nan], [3.0, 5.0, np.nan], [-2.0, 7.0, np.nan]])
+    assert summarise_values(numeric, ["a", "b", "c"]) == {
+        "a": ValueSummary(3, 2.0, -2.0, 3.0),
+        "b": ValueSummary(2, 12.0, 5.0, 7.0),
+    }
+    assert summarise_values(np.empty((0, 3)), ["a", "b", "c"]) == {}
+
+
 def test_feature_values_since_the_last_take() -> None:
     values = FeatureValues(["a", "b", "c"])
-    values.add(np.array([[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]]))
-    values.add(np.array([[-2.0, 7.0, np.nan]]))
+    values.add(summarise_values(np.array([[1.0, np.nan, np.nan], [3.0, 5.0, np.nan]]), "abc"))
+    values.add(summarise_values(np.array([[-2.0, 7.0, np.nan]]), "abc"))
+    values.add({"unknown": ValueSummary(1, 9.0, 9.0, 9.0)})  # not a numeric feature here
     assert values.take() == [("a", 3, 2.0, -2.0, 3.0), ("b", 2, 12.0, 5.0, 7.0)]
     assert values.take() == []
 
 
-def _batch(numeric: list[list[float]], n_records: int) -> DecodedBatch:
-    rows = len(numeric)
-    return DecodedBatch(
-        first_index=0,
-        n_records=n_records,
-        row_record=np.arange(rows, dtype=np.int64),
-        numeric=np.asarray(numeric, dtype=np.float64),
-        categorical=np.empty((rows, 0), dtype=object),
-    )
+def _view(numeric: list[list[float]], n_records: int) -> MonitorView:
+    """The view a monitor with one numeric feature, `age`, gives after such a batch."""
+    values = summarise_values(np.asarray(numeric, dtype=np.float64), ["age"])
+    return MonitorView(len(numeric), {}, frozenset(), n_records, values)
 
 
 def _sink(**settings: object) -> CloudWatchSink:
@@ -128,7 +133,8 @@ def test_what_one_publish_holds() -> None:
             }
         ]
     )
-    sink.observe(_batch([[30.0], [50.0], [math.nan]], n_records=4))
+    sink.observe(_view([[30.0], [50.0], [math.nan]], n_records=3))
+    sink.observe(_view([], n_records=1))  # a batch whose one record was rejected
     sink.add(Event(EventKind.DRIFT, record_index=1, feature="age", detector="adwin"))
     sink.add(Event(EventKind.REJECTED, record_index=3, reason="invalid_json"))
     sink.add(Event(EventKind.SUMMARY))

@@ -3,16 +3,16 @@ inline host, keeps state per partition, reports its own death, and warms up befo
 
 from __future__ import annotations
 
-import copy
 import os
 import signal
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 from driftstream.detectors.monitor import Monitor
-from driftstream.streamer.decode.base import DecodedValues
+from driftstream.sinks.cloudwatch import CloudWatchSettings, CloudWatchSink
 from driftstream.streamer.decode.capture import CaptureDecoder
 from driftstream.streamer.runtime.base import MonitorHost, MonitorStateError, Processed
 from driftstream.streamer.runtime.host import (
@@ -156,30 +156,38 @@ def test_other_requests_wait_until_the_batch_in_flight_is_collected(
     assert process_host.states([P0])[P0]["rows_seen"] == 699
 
 
-def test_the_decoders_observers_see_the_values_decoded_in_the_child(
-    parts: tuple[CaptureDecoder, Monitor],
+def test_views_from_the_child_carry_each_batch_to_cloudwatch(
+    parts: tuple[CaptureDecoder, Monitor], process_host: ProcessMonitorHost
 ) -> None:
-    seen: list[tuple[int, tuple[int, ...], float]] = []
+    """CloudWatch's feature_data_* come from the views the loop hands the sinks: across the
+    process boundary they sum up to exactly the decoded values."""
+    decoder, _ = parts
+    lines = drifting(7, n=1400)
+    process_host.open(P0, None)
+    done = run(process_host, batches(P0, lines))
+    assert [p.view.records for p in done] == [700, 700]
+    sink = CloudWatchSink(
+        CloudWatchSettings(monitoring_schedule="dq"),
+        "test",
+        [f.name for f in decoder.baseline.features],
+        decoder.layout.numeric,
+        client_factory=lambda: None,
+        registry=CollectorRegistry(),
+    )
+    for p in done:
+        sink.observe(p.view)
+    published = {d.payload["MetricName"]: d.payload for d in sink.collect()}
+    numeric = decoder.decode(lines, 0).numeric  # the malformed line has no row
+    for j, name in enumerate(decoder.layout.numeric):
+        column = numeric[:, j][~np.isnan(numeric[:, j])]
+        stats = published[f"feature_data_{name}"]["StatisticValues"]
+        assert stats["SampleCount"] == column.size > 0
+        assert stats["Sum"] == pytest.approx(column.sum(), rel=1e-12)
+        assert (stats["Minimum"], stats["Maximum"]) == (column.min(), column.max())
+    assert published["RecordsRead"]["Value"] == len(lines)
 
-    def observe(batch: DecodedValues) -> None:
-        seen.append((batch.n_records, batch.numeric.shape, float(np.nansum(batch.numeric))))
 
-    decoder, prototype = parts
-    reference = decoder.decode(drifting(7)[:700], 0)
-    observed = copy.deepcopy(decoder)
-    observed.observe(observe)
-    host = ProcessMonitorHost(observed, prototype)
-    host.start()
-    try:
-        host.open(P0, None)
-        host.submit(batches(P0, drifting(7))[:1])
-        host.collect()
-    finally:
-        host.close()
-    assert seen == [(700, reference.numeric.shape, float(np.nansum(reference.numeric)))]
-
-
-def test_warm_up_samples_decode_cleanly_and_reach_no_observer(
+def test_warm_up_samples_decode_cleanly_and_leave_the_prototype_as_it_was(
     parts: tuple[CaptureDecoder, Monitor],
 ) -> None:
     decoder, prototype = parts
@@ -189,9 +197,7 @@ def test_warm_up_samples_decode_cleanly_and_reach_no_observer(
     assert not np.isnan(batch.numeric).all(axis=0).any()  # every numeric column has values
     assert all(v is not None for v in batch.categorical[0])
 
-    observed = copy.deepcopy(decoder)
-    calls: list[int] = []
-    observed.observe(lambda b: calls.append(b.n_records))
-    rows_before = prototype.state.rows_seen
-    warm_up(observed, prototype)
-    assert calls == [] and prototype.state.rows_seen == rows_before
+    before = prototype.view()
+    warm_up(decoder, prototype)
+    assert prototype.view() == before
+    assert (before.rows_seen, before.records, before.values) == (0, 0, {})
