@@ -21,7 +21,7 @@ are reported.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import ClassVar
 
@@ -52,6 +52,16 @@ class NumericWindow:
 
     present: FloatArray  # the non-missing values, sorted ascending
     missing: int
+    # L∞ distances to baseline CDFs already computed for this window: the `distribution` and
+    # `baseline_drift_check` checks of a feature measure the same one
+    _distances: dict[int, float] = field(default_factory=dict, compare=False, repr=False)
+
+    def linf(self, cdf: BaselineCdf) -> float:
+        """Two-sample L∞ distance between these values and the baseline `cdf`, once."""
+        key = id(cdf)
+        if key not in self._distances:
+            self._distances[key] = numeric_linf(self.present, cdf, assume_sorted=True)
+        return self._distances[key]
 
 
 @dataclass(frozen=True)
@@ -150,7 +160,7 @@ class KolmogorovSmirnovCheck(_Check):
         n = float(window.present.shape[0])
         if n < MIN_PRESENT or self.cdf.total == 0:
             return None
-        d = numeric_linf(window.present, self.cdf, assume_sorted=True)
+        d = window.linf(self.cdf)
         threshold = self.c_alpha * sample_term(n, self.cdf.total)
         return self._result(d > threshold, d, threshold)
 
@@ -172,8 +182,7 @@ class NumericBaselineDriftCheck(_Check):
         m = self.cdf.total
         if n < MIN_PRESENT or m == 0:
             return None
-        # the KS check computed the same distance: recomputing costs a few µs per evaluation
-        d = numeric_linf(window.present, self.cdf, assume_sorted=True)
+        d = window.linf(self.cdf)  # computed once for the `distribution` check too
         value = robust(d, n, m) if self.robust else d
         return self._result(value > self.maximum, value, self.maximum)
 
