@@ -18,7 +18,7 @@ class EventKind(StrEnum):
 
 @dataclass(frozen=True)
 class Event:
-    """One event of the events.jsonl contract (../shared/docs/cli.md); `extra` adds keys."""
+    """One event of the events.jsonl contract (docs/cli.md); `extra` adds keys."""
 
     kind: EventKind
     record_index: int | None = None

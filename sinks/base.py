@@ -74,7 +74,7 @@ class DeadLetter:
     """A record that could not be used, exactly as it was read, and where it was read from."""
 
     raw: bytes
-    reason: str  # streamer.batch.RejectReason value
+    reason: str  # a streamer.decode.base.RejectReason value
     detail: str
     topic: str
     partition: int

@@ -3,7 +3,7 @@
 Every metric carries the label `endpoint`; the others are bounded by construction: `feature`
 (names from the baseline), `detector` (the registered sequential detectors of
 detectors/registry.py and the window checks), `kind` (event kinds) and `reason` (the rejection
-reasons of streamer.batch.RejectReason).
+reasons of streamer.decode.base.RejectReason).
 
 | metric | type | labels | meaning |
 |---|---|---|---|

@@ -337,10 +337,7 @@ def live_source_name(config: Config) -> str:
     for name in LIVE_SOURCES:
         if getattr(config.sources, name) is not None:
             return name
-    raise ConfigError(
-        "no live source: set sources.kafka (bootstrap_servers, topics) or sources.kinesis "
-        "(stream_name)"
-    )
+    raise ConfigError(f"no live source: set {' or '.join(f'sources.{n}' for n in LIVE_SOURCES)}")
 
 
 # -- assembling a run -----------------------------------------------------------------------------

@@ -251,7 +251,7 @@ def _republish(args: argparse.Namespace) -> int:
 
 
 def _republish_kinesis(args: argparse.Namespace) -> int:
-    """`replay SOURCE --to kinesis://stream`: streamer/kinesis_publish.py."""
+    """`replay SOURCE --to kinesis://stream`: streamer/publish/kinesis.py."""
     from driftstream.streamer.publish.kinesis import parse_kinesis_target, replay_to_kinesis
 
     try:

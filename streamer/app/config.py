@@ -59,8 +59,9 @@ class SourcesSettings(_Frozen):
 
     @model_validator(mode="after")
     def _one_live_source(self) -> SourcesSettings:
-        if self.kafka is not None and self.kinesis is not None:
-            raise ValueError("set one live source: sources.kafka or sources.kinesis")
+        set_ = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(set_) > 1:
+            raise ValueError(f"set one live source: {' or '.join(f'sources.{n}' for n in set_)}")
         return self
 
 

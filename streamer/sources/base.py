@@ -14,7 +14,8 @@ processing loop (streamer/runtime/service.py) drives them all the same way:
 4. `close()`: leave the group, release connections.
 
 A new source: implement `Source` (or `OnePartitionSource` for a finite stream read in order)
-in a module beside this one, and add it to the table of sources in streamer/app/build.py.
+in a subpackage beside this module (streamer/sources/<name>/), and add it to the table of
+sources in streamer/app/build.py (docs/architecture.md, "Adding things", has every step).
 """
 
 from __future__ import annotations

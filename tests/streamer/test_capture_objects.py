@@ -1,4 +1,4 @@
-"""The line handling shared by local files and S3 objects (streamer/files.py)."""
+"""The line handling shared by local files and S3 objects (streamer/sources/files.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The live loop (streamer/live.py) with small doubles: commit order, restore, revoke, failures."""
+"""The processing loop (streamer/runtime/service.py) with small doubles: commit order, restore,
+revoke, failures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Where decode + monitor run (streamer/monitor_host.py): the child process behaves like the
+"""Where decode + monitor run (streamer/runtime/host.py): the child process behaves like the
 inline host, keeps state per partition, reports its own death, and warms up beforehand."""
 
 from __future__ import annotations
