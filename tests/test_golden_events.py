@@ -1,8 +1,9 @@
 """Behaviour unchanged: `driftstream replay` of seeded scenarios (mean, variance, category mix,
 missing values, ramp, prediction shift, stationary, and 47 damaged lines of every rejection
 reason) writes exactly the events the code wrote before the package restructuring (commit
-d7652d0), with both detector engines. The expected files and their generator are in
-tests/data/golden/ (README.md there says how they were made)."""
+d7652d0), with both detector engines, apart from the changes made on purpose since. The expected
+files and their generator are in tests/data/golden/ (README.md there says how they were made and
+lists those changes)."""
 
 from __future__ import annotations
 

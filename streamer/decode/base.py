@@ -26,13 +26,16 @@ class RejectReason(StrEnum):
     NON_FINITE = "non_finite"  # NaN or +-inf in a numeric column
     OUTPUT_MISMATCH = "output_mismatch"  # model output unreadable or not one per input row
     OVERSIZED = "oversized"  # line longer than the configured maximum
+    DAMAGED_FILE = "damaged_file"  # the unreadable rest of a capture file (truncated gzip...)
 
 
 @dataclass(frozen=True)
 class Rejection:
     record_index: int
     reason: RejectReason
-    detail: str  # one line for humans: what was wrong, where
+    #: one line for humans: what was wrong and where (column, character, file and line), never
+    #: the record's content unless DecodeOptions.rejection_excerpts asks for an excerpt
+    detail: str
     event_id: str | None = None
     inference_time: str | None = None
 

@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import itemgetter
@@ -50,7 +50,8 @@ from driftstream.streamer.decode.scan import (
 OUTPUT_KEYS: tuple[str, ...] = ("score", "probability", "probabilities", "predicted_label", "label")
 """Keys tried, in order, in a dict-shaped prediction when DecodeOptions.output_key is not set."""
 
-_EXCERPT = 40  # characters of offending text quoted in a rejection detail
+_EXCERPT = 40  # characters of offending text quoted in a rejection detail, when asked for
+_NOT_SHOWN = object()  # a _RecordError about no particular text of the record
 
 # Bytes that can appear in a column of JSON numbers joined by commas; anything else (spaces,
 # letters such as nan/inf/true, quotes) sends the column to the per-field path.
@@ -64,6 +65,9 @@ class DecodeOptions:
     max_record_bytes: int = 1_048_576  # longer lines are rejected unread (OVERSIZED)
     output_key: str | None = None  # key read from dict-shaped predictions; None tries OUTPUT_KEYS
     instance_key: str = "features"  # {"instances": [{"features": [...]}]}
+    #: quote up to ~40 characters of the offending text in each rejection's detail (debugging
+    #: only: the text may be personal data); by default a detail names what was wrong and where
+    rejection_excerpts: bool = False
 
     def __post_init__(self) -> None:
         if self.max_record_bytes < 1:
@@ -77,12 +81,17 @@ class DecodeOptions:
 
 
 class _RecordError(Exception):
-    """Raised inside the per-record path; becomes a Rejection for that record only."""
+    """Raised inside the per-record path; becomes a Rejection for that record only.
 
-    def __init__(self, reason: RejectReason, detail: str) -> None:
-        super().__init__(detail)
+    `message` says what was wrong and where, without the record's content; `shown` is the
+    offending value, quoted after the message only when DecodeOptions.rejection_excerpts is set.
+    """
+
+    def __init__(self, reason: RejectReason, message: str, shown: object = _NOT_SHOWN) -> None:
+        super().__init__(message)
         self.reason = reason
-        self.detail = detail
+        self.message = message
+        self.shown = shown
 
 
 @dataclass
@@ -162,13 +171,19 @@ class CaptureDecoder:
         )
         return _ScanSpec(plan, categorical)
 
-    def decode(self, lines: Sequence[bytes], first_index: int) -> DecodedBatch:
+    def decode(
+        self, lines: Sequence[bytes], first_index: int, damaged: Mapping[int, str] | None = None
+    ) -> DecodedBatch:
         """Decode `lines`, where line i is record `first_index + i` of the stream.
 
         Lines are passed without their terminator (trailing JSON whitespace is tolerated). The
         batch holds every row of the usable records in record order, and one Rejection, in
-        record order, per unusable line.
+        record order, per unusable line. `damaged` (RawBatch.damaged) maps the positions of
+        lines that stand for the unreadable rest of a capture file to a description naming the
+        file and where reading stopped: each is one DAMAGED_FILE rejection, whatever it holds.
         """
+        if damaged:
+            lines = [b"" if i in damaged else line for i, line in enumerate(lines)]
         canonical = self._canonical_records(lines)
         block = self._convert_canonical(canonical)
         rejections = [
@@ -201,7 +216,7 @@ class CaptureDecoder:
         others = canonical.others
         if not block.complete.all():
             others = sorted([*others, *canonical.records[~block.complete].tolist()])
-        general = self._decode_general(lines, others, first_index)
+        general = self._decode_general(lines, others, first_index, damaged or {})
         rejections.extend(general.rejections)
         rejections.sort(key=lambda r: r.record_index)
 
@@ -305,11 +320,16 @@ class CaptureDecoder:
     # -- general path ---------------------------------------------------------------------------
 
     def _decode_general(
-        self, lines: Sequence[bytes], positions: list[int], first_index: int
+        self,
+        lines: Sequence[bytes],
+        positions: list[int],
+        first_index: int,
+        damaged: Mapping[int, str],
     ) -> _General:
         """Decode the lines at `positions` one by one through orjson, then type all their rows.
 
-        A record is rejected for its first unusable value: first row first, then layout order.
+        A record is rejected for its first unusable value: first row first, then layout order;
+        a damaged position (see `decode`) is rejected unread.
         """
         cells: list[list[object]] = []  # one per row: [*inputs, *outputs] as found
         row_at: list[int] = []  # batch position of each row
@@ -318,6 +338,9 @@ class CaptureDecoder:
         times: dict[int, str | None] = {}
         rejections: list[Rejection] = []
         for i in positions:
+            if i in damaged:
+                rejections.append(Rejection(first_index + i, RejectReason.DAMAGED_FILE, damaged[i]))
+                continue
             result = self._record_cells(lines[i], first_index + i)
             if isinstance(result, Rejection):
                 rejections.append(result)
@@ -379,15 +402,25 @@ class CaptureDecoder:
             what = (
                 "line ends inside a JSON value" if reason is RejectReason.TRUNCATED else "not JSON"
             )
-            excerpt = _excerpt_around(line.decode("utf-8", errors="replace"), exc.pos)
-            return Rejection(index, reason, f"{what} ({exc.msg} at char {exc.pos}): {excerpt}")
+            detail = f"{what} ({exc.msg} at char {exc.pos})"
+            if self.options.rejection_excerpts:
+                excerpt = _excerpt_around(line.decode("utf-8", errors="replace"), exc.pos)
+                detail = f"{detail}: {excerpt}"
+            return Rejection(index, reason, detail)
 
         event_id, inference_time = _event_metadata(record)
         try:
             rows = self._mapped_rows(record)
         except _RecordError as exc:
-            return Rejection(index, exc.reason, exc.detail, event_id, inference_time)
+            detail = self._detail(exc.message, exc.shown)
+            return Rejection(index, exc.reason, detail, event_id, inference_time)
         return rows, event_id, inference_time
+
+    def _detail(self, message: str, shown: object) -> str:
+        """A rejection's detail: `message`, then the offending value when excerpts are on."""
+        if shown is _NOT_SHOWN or not self.options.rejection_excerpts:
+            return message
+        return f"{message}: {_excerpt(shown)}"
 
     def _mapped_rows(self, record: object) -> list[list[object]]:
         """Rows of cells [*inputs, *outputs] of one parsed record, values as found."""
@@ -406,7 +439,7 @@ class CaptureDecoder:
             outputs = self._read_outputs(endpoint_output, len(inputs))
         except _RecordError as exc:
             raise _RecordError(
-                RejectReason.OUTPUT_MISMATCH, f"model output: {exc.detail}"
+                RejectReason.OUTPUT_MISMATCH, f"model output: {exc.message}", exc.shown
             ) from None
         return [[*row, *out] for row, out in zip(inputs, outputs, strict=True)]
 
@@ -417,7 +450,8 @@ class CaptureDecoder:
                 raise _RecordError(
                     RejectReason.COLUMN_COUNT,
                     f"CSV row {r + 1} has {len(fields)} columns, the baseline has "
-                    f"{self._n_in} inputs: {_excerpt(','.join(fields))}",
+                    f"{self._n_in} inputs",
+                    ",".join(fields),
                 )
         return [list[object](fields) for fields in rows]
 
@@ -428,8 +462,7 @@ class CaptureDecoder:
                 items = value["instances"]
                 if not isinstance(items, list):
                     raise _RecordError(
-                        RejectReason.INVALID_PAYLOAD,
-                        f'"instances" is not a list: {_excerpt(items)}',
+                        RejectReason.INVALID_PAYLOAD, '"instances" is not a list', items
                     )
                 return self._json_row_list(items)
             return [self._json_row(value)]
@@ -439,7 +472,8 @@ class CaptureDecoder:
             return [[value]]
         raise _RecordError(
             RejectReason.INVALID_PAYLOAD,
-            f"a single JSON value cannot fill {self._n_in} inputs: {_excerpt(value)}",
+            f"a single JSON value cannot fill {self._n_in} inputs",
+            value,
         )
 
     def _json_row_list(self, items: list[object]) -> list[list[object]]:
@@ -457,8 +491,7 @@ class CaptureDecoder:
             return self._positional(item, r)
         if not isinstance(item, dict):
             raise _RecordError(
-                RejectReason.INVALID_PAYLOAD,
-                f"row {r + 1} is neither an object nor a list: {_excerpt(item)}",
+                RejectReason.INVALID_PAYLOAD, f"row {r + 1} is neither an object nor a list", item
             )
         key = self.options.instance_key
         nested = item.get(key)
@@ -467,7 +500,8 @@ class CaptureDecoder:
         if not self._input_names.intersection(item):
             raise _RecordError(
                 RejectReason.INVALID_PAYLOAD,
-                f"row {r + 1} has none of the baseline's input names: {_excerpt(item)}",
+                f"row {r + 1} has none of the baseline's input names",
+                item,
             )
         return list(map(item.get, self._input_order))
 
@@ -475,8 +509,8 @@ class CaptureDecoder:
         if len(values) != self._n_in:
             raise _RecordError(
                 RejectReason.COLUMN_COUNT,
-                f"JSON row {r + 1} has {len(values)} values, the baseline has "
-                f"{self._n_in} inputs: {_excerpt(values)}",
+                f"JSON row {r + 1} has {len(values)} values, the baseline has {self._n_in} inputs",
+                values,
             )
         return values
 
@@ -495,7 +529,8 @@ class CaptureDecoder:
                 return [flat[r * n_out : (r + 1) * n_out] for r in range(n_rows)]
             raise _RecordError(
                 RejectReason.OUTPUT_MISMATCH,
-                f"{len(flat)} CSV values for {n_rows} rows of {n_out} outputs: {_excerpt(payload)}",
+                f"{len(flat)} CSV values for {n_rows} rows of {n_out} outputs",
+                payload,
             )
 
         value = _load_json(payload, RejectReason.OUTPUT_MISMATCH)
@@ -508,7 +543,8 @@ class CaptureDecoder:
         if len(items) != n_rows:
             raise _RecordError(
                 RejectReason.OUTPUT_MISMATCH,
-                f"{len(items)} predictions for {n_rows} input rows: {_excerpt(value)}",
+                f"{len(items)} predictions for {n_rows} input rows",
+                value,
             )
         return [self._prediction(item) for item in items]
 
@@ -524,14 +560,15 @@ class CaptureDecoder:
                         return values
             raise _RecordError(
                 RejectReason.OUTPUT_MISMATCH,
-                f"no key of {', '.join(keys)} holding {n_out} value(s): {_excerpt(item)}",
+                f"no key of {', '.join(keys)} holding {n_out} value(s)",
+                item,
             )
         values = item if isinstance(item, list) else [item]
         if len(values) != n_out:
             raise _RecordError(
                 RejectReason.OUTPUT_MISMATCH,
-                f"prediction has {len(values)} values, the baseline has {n_out} outputs: "
-                f"{_excerpt(item)}",
+                f"prediction has {len(values)} values, the baseline has {n_out} outputs",
+                item,
             )
         return values
 
@@ -549,7 +586,7 @@ class CaptureDecoder:
             RejectReason.NON_NUMERIC: "is not a number",
             RejectReason.NON_FINITE: "is not finite",
         }.get(reason, "is a nested value")
-        return f"{self._where(pos)}: {_excerpt(value)} {problem}"
+        return self._detail(f"{self._where(pos)} {problem}", value)
 
     def _type_cells(
         self, cells: list[list[object]]
@@ -611,13 +648,14 @@ def _payload(endpoint: dict[str, object], where: str) -> tuple[bool, str]:
     if encoding != "BASE64":
         raise _RecordError(
             RejectReason.UNSUPPORTED_ENCODING,
-            f"{where} encoding {_excerpt(encoding)} is not CSV, JSON or BASE64",
+            f"{where} encoding is not CSV, JSON or BASE64",
+            encoding,
         )
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise _RecordError(
-            RejectReason.INVALID_BASE64, f"{where} data is not base64: {_excerpt(data)}"
+            RejectReason.INVALID_BASE64, f"{where} data is not base64", data
         ) from None
     content_type = endpoint.get("observedContentType")
     media = content_type.split(";", 1)[0].strip().lower() if isinstance(content_type, str) else ""
@@ -630,11 +668,14 @@ def _payload(endpoint: dict[str, object], where: str) -> tuple[bool, str]:
             ) from None
     raise _RecordError(
         RejectReason.UNSUPPORTED_ENCODING,
-        f"{where} base64 payload of content type {_excerpt(content_type)} is neither CSV nor JSON",
+        f"{where} base64 payload has a content type that is neither CSV nor JSON",
+        content_type,
     )
 
 
 def _load_json(payload: str, reason: RejectReason) -> object:
+    """A JSON payload, or a _RecordError saying where parsing stopped (never the parser's own
+    exception text, which can quote the payload or the interpreter's recursion limit)."""
     try:
         return orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -643,8 +684,14 @@ def _load_json(payload: str, reason: RejectReason) -> object:
         # The standard library accepts NaN and Infinity, which orjson refuses; they are then
         # rejected as NON_FINITE values rather than as an unreadable payload.
         return json.loads(payload)
-    except (ValueError, RecursionError) as exc:
-        raise _RecordError(reason, f"payload is not JSON ({exc}): {_excerpt(payload)}") from None
+    except json.JSONDecodeError as exc:
+        raise _RecordError(
+            reason, f"payload is not JSON ({exc.msg} at char {exc.pos})", payload
+        ) from None
+    except RecursionError:
+        raise _RecordError(reason, "payload is not JSON (nested too deeply)", payload) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise _RecordError(reason, "payload is not JSON (a number too long)", payload) from None
 
 
 def _csv_rows(text: str) -> list[list[str]]:

@@ -39,6 +39,10 @@ class RawBatch:
     #: bytes consumed from the underlying storage for these lines (progress reporting)
     consumed_bytes: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    #: positions in `lines` of lines that stand for the unreadable rest of a damaged capture
+    #: file (what was read of its broken line, maybe nothing), each with one line naming the
+    #: file and where reading stopped; the decoder rejects each as `damaged_file`
+    damaged: dict[int, str] = field(default_factory=dict)
 
 
 class PartitionListener(Protocol):

@@ -1,27 +1,43 @@
 """Replay of captured files: one .jsonl / .jsonl.gz file, or a folder of them.
 
 The line handling (gzip by magic number, oversized lines cut without being held in memory,
-progress in bytes read from storage) lives in `CaptureObjectsSource`, shared by every source of
-capture objects: local files here, S3 objects in streamer/s3_source.py.
+progress in bytes read from storage, damaged objects) lives in `CaptureObjectsSource`, shared by
+every source of capture objects: local files here, S3 objects in streamer/sources/s3.py.
+
+A damaged object (a truncated or corrupt gzip stream, a local read error) does not end the
+replay: its lines up to the damage are read as usual, the rest of it (from the start of the line
+where reading stopped) becomes one line of the batch listed in `RawBatch.damaged`, which the
+decoder rejects as `damaged_file` with the object's name and position, and the next object is
+read. Failed S3 reads are not damage: they are retried, then fatal (streamer/sources/s3.py).
 """
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import re
 import threading
+import zlib
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
+
+import structlog
 
 from driftstream.streamer.sources.base import RawBatch
 from driftstream.streamer.sources.single import OnePartitionSource
+
+log = structlog.get_logger(__name__)
 
 _HOUR = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})(?:/|$)")
 CAPTURE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".gz")
 _READ_BUFFER = 256 * 1024
 _CHUNK = 1 << 20  # bytes split into lines at a time
+#: what reading a damaged object raises: a gzip stream that ends early (EOFError), a corrupt one
+#: (BadGzipFile, an OSError; zlib.error), a failed read of a local file (OSError)
+_DAMAGE = (EOFError, zlib.error, OSError)
 
 
 class SourceError(ValueError):
@@ -76,10 +92,44 @@ class _Counted(io.RawIOBase):
         super().close()
 
 
+@dataclass(frozen=True)
+class Damage:
+    """Why and where reading a capture object stopped before its end."""
+
+    problem: str  # what is wrong, e.g. "truncated gzip data (...)"
+    line: int  # 1-based line of the object where reading stopped
+    byte: int  # offset of that line in the object's content (uncompressed, for gzip)
+    compressed: bool
+    partial: bytes  # what was read of that line (maybe nothing)
+
+    def describe(self, name: str) -> str:
+        """One line naming the object `name` and the position, never its content."""
+        where = "uncompressed byte" if self.compressed else "byte"
+        return (
+            f"{name}: {self.problem} at line {self.line} ({where} {self.byte}); "
+            "the rest of the file is skipped"
+        )
+
+
+def _problem(exc: BaseException) -> str:
+    """What a _DAMAGE error means, in words of our own (gzip's messages quote file bytes)."""
+    if isinstance(exc, EOFError):
+        return "truncated gzip data (the stream ends before its end marker)"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return "corrupt gzip data"
+    code = getattr(exc, "errno", None)
+    name = errno.errorcode.get(code, "") if isinstance(code, int) else ""
+    return f"read error ({name or type(exc).__name__})"
+
+
 class LineReader:
     """Lines of one capture object: gzip recognised by its magic number (not by name), lines
     longer than `max_line_bytes` cut to max_line_bytes + 1 bytes (so the decoder rejects them as
-    oversized) with the rest skipped unread into memory, and `consumed` = raw bytes read."""
+    oversized) with the rest skipped unread into memory, and `consumed` = raw bytes read.
+
+    A damaged object (see the module docstring) ends where the damage is: every line before it
+    is returned, and then `damage` says what went wrong and where, holding the partial line.
+    """
 
     def __init__(self, raw: IO[bytes] | io.RawIOBase, max_line_bytes: int) -> None:
         self.max_line_bytes = max_line_bytes
@@ -91,11 +141,14 @@ class LineReader:
         self._tail = b""
         self._eof = False
         self._skipping = False
-        self._reader: IO[bytes] = (
-            cast(IO[bytes], gzip.GzipFile(fileobj=buffered))
-            if buffered.peek(2)[:2] == b"\x1f\x8b"
-            else cast(IO[bytes], buffered)
+        self.compressed = buffered.peek(2)[:2] == b"\x1f\x8b"
+        self._reader: io.BufferedIOBase = (
+            gzip.GzipFile(fileobj=buffered) if self.compressed else buffered
         )
+        self.lines = 0  # lines returned so far
+        self._content = 0  # bytes of content read so far (uncompressed, for gzip)
+        self._error: BaseException | None = None
+        self.damage: Damage | None = None
 
     @property
     def consumed(self) -> int:
@@ -116,15 +169,46 @@ class LineReader:
                 out.extend(take)
                 continue
             if self._eof:
-                if self._tail:
+                if self._error is not None and self.damage is None:
+                    self.damage = Damage(
+                        problem=_problem(self._error),
+                        line=self.lines + len(out) + 1,
+                        byte=self._content - len(self._tail),
+                        compressed=self.compressed,
+                        partial=self._tail,
+                    )
+                    self._tail = b""
+                elif self._tail:
                     out.append(self._tail.rstrip(b"\r"))
                     self._tail = b""
                 break
             self._fill()
+        self.lines += len(out)
         return out
 
+    def _read_chunk(self) -> bytes:
+        """About _CHUNK next bytes of content; b"" at its end, or once the object proved
+        damaged (what came before the damage is returned first; the error is kept)."""
+        if self._error is not None:
+            return b""
+        pieces: list[bytes] = []
+        size = 0
+        while size < _CHUNK:
+            try:
+                # read1: what was decompressed before an error is returned, not dropped with it
+                piece = self._reader.read1(_CHUNK - size)
+            except _DAMAGE as exc:
+                self._error = exc
+                break
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+        self._content += size
+        return b"".join(pieces)
+
     def _fill(self) -> None:
-        data = self._reader.read(_CHUNK)
+        data = self._read_chunk()
         if not data:
             self._eof = True
             self._skipping = False
@@ -177,7 +261,6 @@ class CaptureObjectsSource(OnePartitionSource):
         self._object_no = 0
         self._reader: LineReader | None = None
         self._index = 0
-        self._line_in_object = 0
         self._reported = 0  # bytes of the current object already counted as consumed
 
     @abstractmethod
@@ -186,29 +269,44 @@ class CaptureObjectsSource(OnePartitionSource):
 
     def read(self, max_records: int) -> RawBatch | None:
         lines: list[bytes] = []
+        damaged: dict[int, str] = {}
         consumed = 0
         while len(lines) < max_records:
             if self._reader is None:
                 if self._object_no >= len(self.names):
                     break
                 self._reader = LineReader(self._open(self._object_no), self.max_line_bytes)
-                self._line_in_object = 0
                 self._reported = 0
             got = self._reader.readlines(max_records - len(lines))
             consumed += self._reader.consumed - self._reported
             self._reported = self._reader.consumed
             if not got:
+                if (damage := self._reader.damage) is not None:
+                    damaged[len(lines)] = self._damaged(damage, self._index + len(lines))
+                    lines.append(damage.partial)
                 self._reader.close()
                 self._reader = None
                 self._object_no += 1
                 continue
             lines.extend(got)
-            self._line_in_object += len(got)
         if not lines and self._reader is None and self._object_no >= len(self.names):
             return None
-        batch = RawBatch(self._index, lines, consumed_bytes=consumed)
+        batch = RawBatch(self._index, lines, consumed_bytes=consumed, damaged=damaged)
         self._index += len(lines)
         return batch
+
+    def _damaged(self, damage: Damage, record_index: int) -> str:
+        """Log the damage of the current object; its description for the rejection."""
+        name = self.names[self._object_no]
+        log.warning(
+            "capture_file_damaged",
+            file=name,
+            line=damage.line,
+            byte=damage.byte,
+            problem=damage.problem,
+            record_index=record_index,
+        )
+        return damage.describe(name)
 
     def close(self) -> None:
         if self._reader is not None:

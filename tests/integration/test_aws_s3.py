@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -113,6 +114,73 @@ def test_s3_source_order_and_progress(moto_server: MotoServer) -> None:
     source.close()
     assert read == list(lines)
     assert consumed == source.total_bytes > 0
+
+
+def test_partial_and_corrupt_objects_are_one_rejection_each(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    """A truncated .jsonl.gz (a partial upload) and one with corrupt deflate data between good
+    objects: their readable records are used, each damaged rest is one `damaged_file` rejection
+    naming the object and line, and the objects after them are read. A local replay of the same
+    bytes gives the same events, apart from the name in those two details."""
+    lines = s.traffic()[:8000]
+    bucket = s.unique("damaged")
+    prefix = "datacapture/churn/AllTraffic"
+    truncated = gzip.compress(b"".join(line + b"\n" for line in lines[2000:4000]))
+    corrupt = bytearray(gzip.compress(b"".join(line + b"\n" for line in lines[4000:6000])))
+    corrupt[len(corrupt) // 2 : len(corrupt) // 2 + 32] = b"\xff" * 32
+    bodies = {
+        "2026/11/01/00/a.jsonl.gz": gzip.compress(b"".join(x + b"\n" for x in lines[:2000])),
+        "2026/11/01/01/b.jsonl.gz": truncated[: len(truncated) // 2],
+        "2026/11/01/02/c.jsonl.gz": bytes(corrupt),
+        "2026/11/01/03/d.jsonl": b"".join(line + b"\n" for line in lines[6000:]),
+    }
+    s3 = s.client(moto_server.endpoint_url, "s3")
+    s3.create_bucket(Bucket=bucket)
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{key}", Body=body)
+        (tmp_path / "local" / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "local" / key).write_bytes(body)
+    config = s.write_config(tmp_path / "c.yaml", s.base_config(moto_server.endpoint_url))
+
+    runs = {}
+    for name, source in (("s3", f"s3://{bucket}/datacapture/churn"), ("local", "local")):
+        done = s.run_cli(
+            "replay", source, "--config", str(config), "--events-out", f"{name}.jsonl", cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stderr
+        runs[name] = s.read_events(tmp_path / f"{name}.jsonl")
+
+    events = runs["s3"]
+    damaged = [e for e in events if e["kind"] == "rejected"]
+    assert [e["reason"] for e in damaged] == ["damaged_file", "damaged_file"]
+    b, c = damaged
+    read_of_b = b["record_index"] - 2000  # whole lines read before the damage
+    read_of_c = c["record_index"] - (2000 + read_of_b + 1)
+    assert 0 < read_of_b < 2000 and 0 < read_of_c < 2000
+    assert b["detail"] == (
+        f"s3://{bucket}/{prefix}/2026/11/01/01/b.jsonl.gz: truncated gzip data (the stream "
+        f"ends before its end marker) at line {read_of_b + 1} (uncompressed byte "
+        f"{sum(len(x) + 1 for x in lines[2000 : 2000 + read_of_b])}); the rest of the file is "
+        "skipped"
+    )
+    assert c["detail"].startswith(
+        f"s3://{bucket}/{prefix}/2026/11/01/02/c.jsonl.gz: corrupt gzip data at line "
+        f"{read_of_c + 1} "
+    )
+    summary = events[-1]
+    # every line read counts: the readable ones, one per damaged rest, all of d.jsonl
+    assert summary["records_read"] == 2000 + read_of_b + 1 + read_of_c + 1 + 2000
+    assert summary["records_used"] == summary["records_read"] - 2
+    assert summary["records_rejected"] == {"damaged_file": 2}
+
+    def named_alike(events: list[dict[str, Any]], root: str) -> list[dict[str, Any]]:
+        return [
+            {**e, "detail": e["detail"].replace(root, "ROOT")} if "detail" in e else e
+            for e in s.comparable(events)
+        ]
+
+    assert named_alike(events, f"s3://{bucket}/{prefix}") == named_alike(runs["local"], "local")
 
 
 def test_s3_errors_are_one_line(moto_server: MotoServer, tmp_path: Path) -> None:

@@ -626,23 +626,28 @@ def test_non_numeric(decode: Decode, data: str, shown: str) -> None:
     detail = assert_rejected_between_neighbours(
         reject(decode, capture(data)), RejectReason.NON_NUMERIC
     )
-    assert shown in detail
+    assert shown not in detail  # the value is captured data: quoted only when asked for
     assert ("age" in detail) != ("income" in detail)  # names the one column
+    quoted = assert_rejected_between_neighbours(
+        reject(decode, capture(data), rejection_excerpts=True), RejectReason.NON_NUMERIC
+    )
+    assert quoted == f"{detail}: {shown}"
 
 
 def test_non_numeric_output(decode: Decode) -> None:
     detail = assert_rejected_between_neighbours(
         reject(decode, capture("2,b,20", output="yes")), RejectReason.NON_NUMERIC
     )
-    assert detail == "prediction: 'yes' is not a number"
+    assert detail == "prediction is not a number"
 
 
-def test_non_numeric_detail_is_truncated(decode: Decode) -> None:
+def test_non_numeric_excerpt_is_truncated(decode: Decode) -> None:
     long_text = "z" * 500
     detail = assert_rejected_between_neighbours(
-        reject(decode, capture(f"2,b,{long_text}")), RejectReason.NON_NUMERIC
+        reject(decode, capture(f"2,b,{long_text}"), rejection_excerpts=True),
+        RejectReason.NON_NUMERIC,
     )
-    assert detail.startswith("income (column 3): 'zzz")
+    assert detail.startswith("income (column 3) is not a number: 'zzz")
     assert len(detail) < 80
 
 
@@ -651,7 +656,7 @@ def test_non_finite_csv(decode: Decode, text: str) -> None:
     detail = assert_rejected_between_neighbours(
         reject(decode, capture(f"2,b,{text}")), RejectReason.NON_FINITE
     )
-    assert detail == f"income (column 3): {text!r} is not finite"
+    assert detail == "income (column 3) is not finite"
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
@@ -701,7 +706,7 @@ def test_oversized_canonical_line(decode: Decode) -> None:
 def test_multi_row_record_rejected_whole_with_row_number(decode: Decode) -> None:
     bad = capture("2,b,20\n4,d,oops", output="0.2\n0.4")
     detail = assert_rejected_between_neighbours(reject(decode, bad), RejectReason.NON_NUMERIC)
-    assert detail == "row 2: income (column 3): 'oops' is not a number"
+    assert detail == "row 2: income (column 3) is not a number"
 
 
 def test_many_rejections_in_one_batch(decode: Decode) -> None:
@@ -738,6 +743,77 @@ def test_empty_batch(decode: Decode) -> None:
     assert (batch.n_records, batch.n_rows) == (0, 0)
     assert batch.numeric.shape == (0, 3)
     assert batch.categorical.shape == (0, 1)
+
+
+# -- what a rejection may say ---------------------------------------------------------------------
+
+SECRET = "Ada Lovelace"  # personal data in a captured record: never in a detail by default
+
+
+def _secret_records() -> list[bytes]:
+    """One bad record per shape of rejection that used to quote the record, each quoting SECRET
+    in the offending place."""
+    deep = "[" * 5000 + "]" * 5000
+    return [
+        b"{not json " + SECRET.encode(),
+        capture(f"2,b,{SECRET}")[:-25],  # truncated
+        capture("1,b,2", encoding=SECRET),
+        capture(SECRET, encoding="BASE64"),
+        capture(b64("x"), encoding="BASE64", content_type=SECRET),
+        capture(f"2,{SECRET}"),  # column count
+        capture(f"2,b,{SECRET}"),  # non-numeric
+        capture("2,b,20", output=SECRET),
+        capture("2,b,20", output=f"0.1,{SECRET}"),
+        json_line(f'{{"instances": "{SECRET}"}}', output="0.2"),
+        json_line(f'["{SECRET}", 7]', output="0.2"),
+        json_line(f'{{"{SECRET}": 1}}', output="0.2"),
+        json_line(f'[[1, "a", 10], "{SECRET}"]', output="[0.2, 0.3]"),
+        json_line(f'{{"age": 1, "plan": {{"name": "{SECRET}"}}, "income": 3}}', output="0.2"),
+        json_line("[1, 2, 3]", output=f'{{"predictions": [{{"who": "{SECRET}"}}]}}'),
+        json_line(f'{{"x": "{SECRET}", "deep": {deep}}}', output="0.2"),
+        json_line(f'{{"age": {"9" * 5000}, "note": "{SECRET}"}}', output="0.2"),
+    ]
+
+
+def test_a_rejection_says_what_and_where_never_the_record(decode: Decode) -> None:
+    records = _secret_records()
+    batch = decode(MIXED, records, first_index=50)
+    assert [r.record_index for r in batch.rejections] == list(range(50, 50 + len(records)))
+    for r in batch.rejections:
+        assert SECRET not in r.detail and "Lovelace" not in r.detail, r
+        # nor the interpreter's own words (recursion limit, digit limit, exception names)
+        assert not {"recursion", "Error", "digits", "sys.set"} & set(r.detail.split()), r
+    details = {r.detail for r in batch.rejections}
+    assert "payload is not JSON (nested too deeply)" in details
+    assert "payload is not JSON (a number too long)" in details
+    assert "endpointInput encoding is not CSV, JSON or BASE64" in details
+
+
+def test_rejection_excerpts_are_opt_in(decode: Decode) -> None:
+    records = _secret_records()
+    quoted = decode(MIXED, records, rejection_excerpts=True).rejections
+    plain = decode(MIXED, records).rejections
+    # the same rejections, the detail now followed by an excerpt of the offending text
+    assert [(r.record_index, r.reason) for r in quoted] == [
+        (r.record_index, r.reason) for r in plain
+    ]
+    for with_excerpt, without in zip(quoted, plain, strict=True):
+        assert with_excerpt.detail.startswith(without.detail + ": ")
+        assert len(with_excerpt.detail) <= len(without.detail) + 2 + 50
+    assert sum("Lovelace" in r.detail for r in quoted) >= 12
+
+
+def test_damaged_positions_are_one_rejection_each_whatever_they_hold(path: str) -> None:
+    where = "captures/part-2.jsonl.gz: truncated gzip data at line 7 (uncompressed byte 900)"
+    lines = [GOOD_0, capture("2,b,20"), GOOD_2]  # the middle line is even a complete record
+    batch = CaptureDecoder(MIXED).decode(lines, 100, {1: where})
+    detail = assert_rejected_between_neighbours(batch, RejectReason.DAMAGED_FILE)
+    assert detail == where
+    assert batch.rejections[0].event_id is None
+    partial = CaptureDecoder(MIXED).decode(
+        [GOOD_0, b'{"captureData": {"endp', GOOD_2], 100, {1: where}
+    )
+    assert assert_rejected_between_neighbours(partial, RejectReason.DAMAGED_FILE) == where
 
 
 # -- the two paths agree --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import subprocess
 import sys
 import time
@@ -74,6 +75,34 @@ def test_every_line_is_published_unchanged_in_order(tmp_path: Path) -> None:
     assert producer.options["acks"] == "all"
     assert (summary.records, summary.acknowledged, summary.failed) == (22, 22, 0)
     assert "published 22 of 22 records" in summary.line(KafkaTarget(("h:1",), "t"), b"ep")
+
+
+def test_a_damaged_file_keeps_the_record_positions_aligned(tmp_path: Path) -> None:
+    """A truncated .jsonl.gz before a good file: what was read of its broken line is published
+    as one record, so offset i of the topic is still record i of `replay` of the folder."""
+    lines = list(capture_lines(Scenario("p", 400)))
+    compressed = gzip.compress(b"\n".join(lines[:300]) + b"\n")
+    (tmp_path / "2026" / "11" / "01" / "00").mkdir(parents=True)
+    (tmp_path / "2026" / "11" / "01" / "01").mkdir(parents=True)
+    (tmp_path / "2026" / "11" / "01" / "00" / "a.jsonl.gz").write_bytes(
+        compressed[: len(compressed) // 2]
+    )
+    (tmp_path / "2026" / "11" / "01" / "01" / "b.jsonl").write_bytes(b"\n".join(lines[300:]))
+    producer = FakeProducer()
+    summary = publish(
+        FileSource(tmp_path),
+        KafkaTarget(("h:1",), "t"),
+        key=b"ep",
+        client_options={},
+        producer_factory=lambda **options: producer,
+    )
+    sent = [v for _, _, v, _ in producer.sent]
+    readable = len(sent) - 1 - 100
+    assert 0 < readable < 300
+    assert sent[:readable] == lines[:readable]
+    assert lines[readable].startswith(sent[readable])  # the broken line, as far as it was read
+    assert sent[readable + 1 :] == lines[300:]
+    assert summary.records == summary.acknowledged == len(sent)
 
 
 def test_speed_follows_the_recorded_pace(tmp_path: Path) -> None:
