@@ -17,6 +17,13 @@ of the alarm events' `value` and `threshold` (|Δμ| and ε of a cut, in the mon
 It is computed when read, by one walk over the bucket summaries (about 5·log2(width) cut points),
 never on the per-value path; NaN while no cut leaves `min_window_length` values on each side,
 and right after an alarm (the window is about to be dropped).
+
+Checkpoints: ADWIN saves its bucket rows, RiverADWIN river's serialised window. Either is loaded
+only if it is a window ADWIN can have (`_check_window`: bucket rows of `max_buckets + 1`, counts
+within them, the newest level in use, a width equal to the buckets' sizes and totals that add up
+to the window's), since the compiled kernels and river's Rust code index by these numbers
+unchecked. The parameters are the detector's own: river's window is re-encoded with them, so
+both engines restore the same window under the same (configured) parameters.
 """
 
 from __future__ import annotations
@@ -24,12 +31,17 @@ from __future__ import annotations
 import base64
 import math
 import struct
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain
+from typing import Annotated, Any, ClassVar
 
 import numpy as np
 from numba import njit
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from driftstream.detectors.base import DriftDetector, FloatArray, IndexArray, check_positive
+from driftstream.detectors.state import Finite, Index, StateError, StateModel, parse
 
 _LEVELS = 64  # bucket rows: level i holds 2**i values, far beyond any window length
 
@@ -387,14 +399,113 @@ class ADWIN(DriftDetector):
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        saved = parse(_State, state, "adwin state")
+        window = _Window(
+            saved.counts, saved.totals, saved.variances, saved.total, saved.variance, saved.width
+        )
+        _check_window(window, saved.tick, self.max_buckets, "adwin state")
         self._reset()
-        used = len(state["counts"])
-        self._totals[:used] = np.asarray(state["totals"], dtype=np.float64)
-        self._variances[:used] = np.asarray(state["variances"], dtype=np.float64)
-        self._counts[:used] = np.asarray(state["counts"], dtype=np.int64)
-        self._fstate[:] = (state["total"], state["variance"], state["width"])
-        self._istate[:] = (state["tick"], max(used, 1))
-        self._drift_detected = bool(state["drift_detected"])
+        used = len(saved.counts)
+        self._totals[:used] = np.asarray(saved.totals, dtype=np.float64)
+        self._variances[:used] = np.asarray(saved.variances, dtype=np.float64)
+        self._counts[:used] = np.asarray(saved.counts, dtype=np.int64)
+        self._fstate[:] = (saved.total, saved.variance, saved.width)
+        self._istate[:] = (saved.tick, used)
+        self._drift_detected = saved.drift_detected
+
+
+class _State(StateModel):
+    """ADWIN's checkpoint: the bucket rows of the levels in use, level 0 (single values) first."""
+
+    totals: list[list[Finite]]
+    variances: list[list[Finite]]
+    counts: list[Annotated[StrictInt, Field(ge=0, le=2**31)]]
+    total: Finite
+    variance: Finite
+    width: Finite
+    tick: Index
+    drift_detected: StrictBool
+
+
+class _RiverState(StateModel):
+    """RiverADWIN's checkpoint: river's window, serialised (bincode), in base64."""
+
+    window: StrictStr
+    drift_detected: StrictBool
+
+
+@dataclass(frozen=True)
+class _Window:
+    """An ADWIN window as both engines keep it: per level (2**level values per bucket) the
+    buckets in use and the rows of bucket totals and variances, and the window's sums."""
+
+    counts: Sequence[int]
+    totals: Sequence[Sequence[float]]
+    variances: Sequence[Sequence[float]]
+    total: float
+    variance: float
+    width: float
+
+
+_MAX_WIDTH = 2**53  # values in a window: counted exactly in a float
+_SUM_TOLERANCE = 1e-6  # relative: the window's running sums against its buckets' sums
+
+
+def _check_window(window: _Window, tick: int, max_buckets: int, what: str) -> None:
+    """StateError unless `window` is one ADWIN with `max_buckets` can have after `tick` values."""
+    levels, row = len(window.counts), max_buckets + 1
+    problem = None
+    if (
+        not 1 <= levels <= _LEVELS
+        or levels != len(window.totals)
+        or levels != len(window.variances)
+    ):
+        problem = f"1 to {_LEVELS} levels, each with a row of totals and of variances"
+    elif any(len(r) != row for r in (*window.totals, *window.variances)):
+        problem = f"rows of max_buckets + 1 = {row} bucket totals and variances"
+    elif not all(
+        math.isfinite(x)
+        for x in (
+            window.total,
+            window.variance,
+            window.width,
+            *chain(*window.totals, *window.variances),
+        )
+    ):
+        problem = "finite numbers"
+    elif any(c > max_buckets for c in window.counts) or (levels > 1 and not window.counts[-1]):
+        problem = f"at most max_buckets = {max_buckets} buckets a level, the oldest level in use"
+    elif window.width != sum(c << level for level, c in enumerate(window.counts)):
+        problem = "a width equal to the values its buckets hold"
+    elif not window.width <= min(tick, _MAX_WIDTH):
+        problem = f"a width of at most tick = {tick} values"
+    else:
+        problem = _buckets_problem(window) or _sums_problem(window)
+    if problem is not None:
+        raise StateError(f"{what}: not a window ADWIN can have: it needs {problem}")
+
+
+def _buckets_problem(window: _Window) -> str | None:
+    for used, totals, variances in zip(window.counts, window.totals, window.variances, strict=True):
+        if any(totals[used:]) or any(variances[used:]):
+            return "unused buckets empty (0.0)"
+        if any(v < 0 for v in variances[:used]):
+            return "bucket variances >= 0"
+    return None
+
+
+def _sums_problem(window: _Window) -> str | None:
+    pairs = list(zip(window.counts, window.totals, window.variances, strict=True))
+    buckets = [t for used, totals, _ in pairs for t in totals[:used]]
+    magnitude = 1.0 + math.fsum(map(abs, buckets))
+    spread = 1.0 + math.fsum(v for used, _, variances in pairs for v in variances[:used])
+    if not (math.isfinite(magnitude) and math.isfinite(spread)):
+        return "bucket sums within the range of a float"
+    if abs(window.total - math.fsum(buckets)) > _SUM_TOLERANCE * magnitude:
+        return "a total equal to its buckets' totals"
+    if window.variance < -_SUM_TOLERANCE * spread:
+        return "a variance >= 0"
+    return None
 
 
 def _most_significant_cut(
@@ -421,7 +532,11 @@ _RIVER_TRAILER = struct.Struct("<diQii")
 _RIVER_TOTAL = 5  # positions in the header
 _RIVER_VARIANCE = 6
 _RIVER_WIDTH = 7
+_RIVER_TICK = 11
 _RIVER_LEVELS = 13
+_RIVER_MAX_I32 = 2**31 - 1
+_RIVER_TOTAL_WIDTH = 8
+_RIVER_I32S = slice(9, 13)  # n_buckets, max_n_buckets, tick, n_detections
 _U64 = struct.Struct("<Q")
 
 
@@ -448,6 +563,70 @@ def _river_window(raw: bytes, max_buckets: int) -> tuple[np.ndarray, ...]:
     )
     istate = np.array([0, max(levels, 1)], dtype=np.int64)
     return totals, counts, fstate, istate
+
+
+@dataclass(frozen=True)
+class _RiverWindow:
+    """river's serialised ADWIN window, read in full (the layout above), to be checked."""
+
+    header: tuple[Any, ...]
+    window: _Window
+
+    @property
+    def tick(self) -> int:
+        return int(self.header[_RIVER_TICK])
+
+    @classmethod
+    def read(cls, text: str, max_buckets: int) -> _RiverWindow:
+        """The window in base64 `text`, or StateError when it is not river's layout with
+        `max_buckets`-sized rows (checked before any length in it is trusted)."""
+        try:
+            raw = base64.b64decode(text, validate=True)
+            header = _RIVER_HEADER.unpack_from(raw)
+            at, levels = _RIVER_HEADER.size, header[_RIVER_LEVELS]
+            if not 1 <= levels <= _LEVELS:
+                raise ValueError(f"{levels} levels")
+            counts, totals, variances = [], [], []
+            for _ in range(levels):
+                max_size, used, n_totals = struct.unpack_from("<3Q", raw, at)
+                if max_size != max_buckets or n_totals != max_buckets + 1:
+                    raise ValueError(f"a level of {n_totals} buckets")
+                totals.append(np.frombuffer(raw, "<f8", n_totals, at + 24).tolist())
+                at += 24 + 8 * n_totals
+                (n_variances,) = _U64.unpack_from(raw, at)
+                if n_variances != n_totals:
+                    raise ValueError(f"{n_variances} variances for {n_totals} totals")
+                variances.append(np.frombuffer(raw, "<f8", n_variances, at + 8).tolist())
+                at += 8 + 8 * n_variances
+                counts.append(used)
+            if at + _RIVER_TRAILER.size != len(raw):
+                raise ValueError(
+                    f"{len(raw) - at} bytes after the buckets, not {_RIVER_TRAILER.size}"
+                )
+        except (ValueError, struct.error) as exc:  # binascii.Error is a ValueError
+            raise StateError(
+                f"adwin state: window: not river's ADWIN window for max_buckets = "
+                f"{max_buckets} ({exc})"
+            ) from None
+        sums = header[_RIVER_TOTAL], header[_RIVER_VARIANCE], header[_RIVER_WIDTH]
+        return cls(header, _Window(counts, totals, variances, *sums))
+
+    def encode(self, detector: RiverADWIN) -> bytes:
+        """These bytes with `detector`'s parameters, as river would serialise them."""
+        d = detector
+        params = (float(d.delta), d.clock, d.max_buckets, float(d.min_window_length))
+        header = _RIVER_HEADER.pack(*params, float(d.grace_period), *self.header[_RIVER_TOTAL:])
+        parts = [header]
+        for used, totals, variances in zip(
+            self.window.counts, self.window.totals, self.window.variances, strict=True
+        ):
+            parts.append(struct.pack("<3Q", d.max_buckets, used, len(totals)))
+            parts.append(np.asarray(totals, dtype="<f8").tobytes())
+            parts.append(_U64.pack(len(variances)))
+            parts.append(np.asarray(variances, dtype="<f8").tobytes())
+        trailer = (float(d.delta), d.clock, d.max_buckets, d.min_window_length, d.grace_period)
+        parts.append(_RIVER_TRAILER.pack(*trailer))
+        return b"".join(parts)
 
 
 class RiverADWIN(DriftDetector):
@@ -528,7 +707,16 @@ class RiverADWIN(DriftDetector):
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._river._helper.__setstate__(base64.b64decode(state["window"]))
-        self._river._drift_detected = bool(state["drift_detected"])
-        self._drift_detected = bool(state["drift_detected"])
+        saved = parse(_RiverState, state, "adwin state")
+        window = _RiverWindow.read(saved.window, self.max_buckets)
+        _check_window(window.window, window.tick, self.max_buckets, "adwin state")
+        counters, total_width = window.header[_RIVER_I32S], window.header[_RIVER_TOTAL_WIDTH]
+        if not all(0 <= n <= _RIVER_MAX_I32 for n in counters):
+            raise StateError("adwin state: window: river's counters must lie in 0 .. 2**31 - 1")
+        if not (math.isfinite(total_width) and total_width >= 0):
+            raise StateError("adwin state: window: total_width must be a finite number >= 0")
+        # river's Rust code trusts these bytes: they are exactly what it writes, now
+        self._river._helper.__setstate__(window.encode(self))
+        self._river._drift_detected = saved.drift_detected
+        self._drift_detected = saved.drift_detected
         self._reading = None

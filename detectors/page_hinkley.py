@@ -8,15 +8,20 @@ the monitor feeds standardised values and calibrates λ (detectors/calibration.p
 The statistic (base.py's readings) is the distance the watched sum has moved from its extreme
 (both sums' larger in mode "both"); its threshold is λ, the hyperparameter itself, which is
 therefore a read-only property here rather than a plain attribute.
+
+Both classes checkpoint the same state, `{"state": [n, mean, sum_inc, sum_dec, min_inc, max_dec],
+"drift_detected": bool}`, and `load_state` accepts only what a detector can be in: n a whole
+count, and either the fresh state (n = 0) or finite sums within their extremes.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 from numba import njit
+from pydantic import StrictBool, model_validator
 
 from driftstream.detectors.base import (
     DriftDetector,
@@ -25,6 +30,7 @@ from driftstream.detectors.base import (
     check_choice,
     check_positive,
 )
+from driftstream.detectors.state import Finite, StateModel, parse
 
 MODES = ("up", "down", "both")
 _UP, _DOWN, _BOTH = 0, 1, 2
@@ -87,6 +93,37 @@ def _run(
                 n_hits += 1
                 _reset_state(state)
     return n_hits
+
+
+_FRESH = (0.0, 0.0, 0.0, 0.0, None, -1.0)  # _reset_state as JSON: no value seen yet
+_MAX_COUNT = 2.0**53  # n counts in a float: whole numbers are exact up to here
+
+
+class _State(StateModel):
+    """The checkpointed state of either class (see the module docstring)."""
+
+    state: tuple[Finite, Finite, Finite, Finite, Finite | None, Finite]
+    drift_detected: StrictBool
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Self:
+        n, _, sum_inc, sum_dec, min_inc, max_dec = self.state
+        if not (0 <= n <= _MAX_COUNT and n.is_integer()):
+            raise ValueError(f"state[0], the count of values, must be a whole number >= 0: {n}")
+        if n == 0:
+            if self.state != _FRESH:
+                raise ValueError(f"with no value seen the state must be {list(_FRESH)}")
+        elif min_inc is None or min_inc > sum_inc or max_dec < sum_dec:
+            raise ValueError(
+                "the sums must lie within their extremes (min_inc <= sum_inc, max_dec >= sum_dec)"
+            )
+        return self
+
+
+def _parsed(state: object) -> tuple[list[float], bool]:
+    """A checkpointed state checked (StateError if it cannot be one), as (slots, alarm)."""
+    checked = parse(_State, state, "page_hinkley state")
+    return _from_json(list(checked.state)), checked.drift_detected
 
 
 def _to_json(values: list[float]) -> list[float | None]:
@@ -178,8 +215,8 @@ class PageHinkley(DriftDetector):
         return {"state": _to_json(self._state.tolist()), "drift_detected": self._drift_detected}
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self._state[:] = np.asarray(_from_json(state["state"]), dtype=np.float64)
-        self._drift_detected = bool(state["drift_detected"])
+        slots, self._drift_detected = _parsed(state)
+        self._state[:] = slots
 
 
 class RiverPageHinkley(DriftDetector):
@@ -253,10 +290,10 @@ class RiverPageHinkley(DriftDetector):
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        (n, mean, s_inc, s_dec, min_inc, max_dec), drift_detected = _parsed(state)
         r = self._river
-        n, mean, s_inc, s_dec, min_inc, max_dec = _from_json(state["state"])
         r._x_mean.n, r._x_mean._mean = n, mean
         r._sum_increase, r._sum_decrease = s_inc, s_dec
         r._min_increase, r._max_decrease = min_inc, max_dec
-        r._drift_detected = bool(state["drift_detected"])
-        self._drift_detected = bool(state["drift_detected"])
+        r._drift_detected = drift_detected
+        self._drift_detected = drift_detected

@@ -11,10 +11,12 @@ Adding a detector takes two steps:
 
 1. a module beside this one with its class, following the contract of detectors/base.py
    (`update`, `drift_detected`, `_reset`, `statistic`, `threshold`, `state_dict` /
-   `load_state`, `name` and `warm_up`);
+   `load_state` (which validates a checkpointed state: detectors/state.py), `name` and
+   `warm_up`);
 2. one line in REGISTRY below, e.g. `Registered(Cusum.name, Cusum)`.
 
-tests/detectors/test_contract.py then runs the contract suite over it (both engines), and the
+tests/detectors/test_contract.py then runs the contract suite over it (both engines),
+tests/detectors/test_state_fuzz.py throws random and mutated states at its `load_state`, and the
 monitor runs it with its class defaults on every numeric feature; checkpoints made before it
 was added still load (it starts fresh). To make it configurable, give it a settings model in
 detectors/settings.py whose fields are named like its constructor arguments (`settings=`); to

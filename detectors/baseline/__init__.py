@@ -18,13 +18,14 @@ from driftstream.detectors.baseline.model import (
     NumericStats,
     is_output_name,
 )
-from driftstream.detectors.baseline.profile import DatasetProfile, profile_rows
+from driftstream.detectors.baseline.profile import BaselineWarning, DatasetProfile, profile_rows
 
 __all__ = [
     "NUMERIC_TYPES",
     "PREDICTION",
     "Baseline",
     "BaselineError",
+    "BaselineWarning",
     "CategoricalStats",
     "DatasetProfile",
     "FeatureBaseline",

@@ -11,6 +11,14 @@ JSON null or an absent JSON key; a column is Integral if every present value par
 Fractional if every present value parses as a float, String otherwise; `std_dev` is the population
 standard deviation; the numeric histogram has 10 equal-width buckets counted from the sketch;
 categorical buckets exist only for columns with fewer than 120 distinct values.
+
+One departure, so that a stray `NaN` or `n/a` among 20,000 numbers does not turn a numeric column
+categorical (where its drift would go unseen): a column stays Integral or Fractional when at most
+MAX_UNPARSABLE_SHARE of its present values are not numbers. Those values are what Model Monitor's
+`data_type_check` counts as mismatches; here they are counted as missing (the statistics are those
+of the numbers) and reported as a `BaselineWarning` naming the column and the count. Training data
+with fewer than MIN_TRAINING_ROWS rows is reported too: the baseline is written, but it is too
+small a sample to calibrate the detectors from.
 """
 
 from __future__ import annotations
@@ -34,6 +42,15 @@ from driftstream.detectors.baseline.model import PREDICTION, InferredType
 CARDINALITY_THRESHOLD = 120  # Deequ's DEFAULT_CARDINALITY_THRESHOLD for categorical histograms
 HISTOGRAM_BUCKETS = 10  # Model Monitor's fixed numeric histogram size
 BATCH_ROWS = 65_536
+# at most this share of a numeric column's present values may fail to parse as numbers; they are
+# then counted as missing (a larger share makes the column String, as Deequ would)
+MAX_UNPARSABLE_SHARE = 0.01
+# One default monitoring window (detectors' `window.size`): the window tests compare windows of
+# this many rows with the baseline, calibration simulates streams drawn from it, and every value
+# is standardised with its mean and σ, which n rows estimate to about ±1/sqrt(2n) (1.6 % here).
+# A smaller training set is a smaller sample than what it is compared with; one row has no
+# spread at all, so no sequential detector would run on any feature.
+MIN_TRAINING_ROWS = 2_000
 CSV_SUFFIXES = frozenset({".csv"})
 JSON_SUFFIXES = frozenset({".jsonl", ".json"})
 
@@ -76,7 +93,11 @@ class StringProfile:
 
 @dataclass(frozen=True)
 class ColumnProfile:
-    """Everything measured about one column; exactly one of `numeric` / `string` is set."""
+    """Everything measured about one column; exactly one of `numeric` / `string` is set.
+
+    `num_unparsable`: present values of a numeric column that are not numbers; they are counted
+    in `num_missing`, not `num_present` (see the module docstring).
+    """
 
     name: str
     inferred_type: InferredType
@@ -84,6 +105,7 @@ class ColumnProfile:
     num_missing: int
     numeric: NumericProfile | None = None
     string: StringProfile | None = None
+    num_unparsable: int = 0
 
     @property
     def completeness(self) -> float:
@@ -93,11 +115,25 @@ class ColumnProfile:
 
 
 @dataclass(frozen=True)
+class BaselineWarning:
+    """Something about the training data that the user should know; the baseline is still valid.
+
+    `message` is one line for people; `column` names the training data's column (None for the
+    data set as a whole); `count` is what the message counts (values not numbers, or rows).
+    """
+
+    message: str
+    column: str | None = None
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class DatasetProfile:
     """The whole data set: row count and columns in statistics.json order (outputs first)."""
 
     item_count: int
     columns: tuple[ColumnProfile, ...]
+    warnings: tuple[BaselineWarning, ...] = ()
 
 
 def profile_rows(
@@ -114,6 +150,8 @@ def profile_rows(
     columns keep their order (JSON columns in order of first appearance).
     Raises BaselineError naming the file and line for a row with the wrong number of columns,
     invalid or nested JSON, or undecodable text; and for an empty data set or an unknown label.
+    `warnings`: numeric columns with values that are not numbers (kept numeric, or made String
+    by too many of them), and fewer than MIN_TRAINING_ROWS rows.
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be >= 1, got {batch_rows!r}")
@@ -132,8 +170,25 @@ def profile_rows(
         rows += len(cells[0]) if cells else 0
     if rows == 0:
         raise BaselineError(f"{data}: no data rows to profile")
-    profiles = [column.result() for column in columns]
-    return DatasetProfile(item_count=rows, columns=_outputs_first(profiles, label_column, data))
+    try:
+        profiles = [column.result() for column in columns]
+    except BaselineError as exc:
+        raise BaselineError(f"{data}: {exc}") from None
+    warnings = [w for w in (column.warning() for column in columns) if w is not None]
+    if rows < MIN_TRAINING_ROWS:
+        warnings.append(
+            BaselineWarning(
+                f"the training data has {rows:,} row{'' if rows == 1 else 's'}; calibrating "
+                f"the detectors needs at least {MIN_TRAINING_ROWS:,} (one monitoring window), "
+                "so false alarms will not keep to the configured budget",
+                count=rows,
+            )
+        )
+    return DatasetProfile(
+        item_count=rows,
+        columns=_outputs_first(profiles, label_column, data),
+        warnings=tuple(warnings),
+    )
 
 
 def _outputs_first(
@@ -297,15 +352,24 @@ def _json_columns(names: dict[str, None], batch: list[dict[str, str]]) -> _Batch
 
 
 class _ColumnAccumulator:
-    """Running statistics of one column; numeric state is dropped once a value is not a number."""
+    """Running statistics of one column, numeric and categorical at once until the end decides.
+
+    Numbers are accumulated from every batch, and values that are not numbers counted beside
+    them, because whether a column is numeric depends on the whole data set's share of them.
+    """
 
     def __init__(self, name: str, *, missing: int = 0) -> None:
         self.name = name
         self._present = 0
         self._missing = missing
-        self._numeric: _NumericAccumulator | None = _NumericAccumulator()
+        self._unparsable = 0
+        self._first_unparsable = ""
+        self._numeric = _NumericAccumulator()
         self._counts: Counter[str] | None = Counter()
-        self._distinct = _DistinctCounter()
+        # distinct numbers and distinct other values apart: a numeric column counts only the
+        # former, a String column both (their union)
+        self._distinct_numbers = _DistinctCounter()
+        self._distinct_others = _DistinctCounter()
 
     def add(self, cells: Sequence[str]) -> None:
         missing = cells.count("")
@@ -314,37 +378,94 @@ class _ColumnAccumulator:
         self._present += len(present)
         if not present:
             return
-        self._distinct.add(_hash_strings(present))
         if self._counts is not None:
             self._counts.update(present)
             if len(self._counts) >= CARDINALITY_THRESHOLD:
                 self._counts = None  # high cardinality: no categorical buckets, free the memory
-        if self._numeric is not None:
-            parsed = _parse_numbers(present)
-            if parsed is None:
-                self._numeric = None
-            else:
-                self._numeric.add(*parsed)
+        values, integral, numbers, others = _sort_cells(present)
+        if numbers:
+            self._distinct_numbers.add(_hash_strings(numbers))
+            self._numeric.add(values, integral)
+        if others:
+            self._distinct_others.add(_hash_strings(others))
+            if not self._unparsable:
+                self._first_unparsable = others[0]
+            self._unparsable += len(others)
+
+    @property
+    def _is_numeric(self) -> bool:
+        numbers = self._present - self._unparsable
+        return numbers > 0 and self._unparsable <= MAX_UNPARSABLE_SHARE * self._present
 
     def result(self) -> ColumnProfile:
-        if self._numeric is not None and self._present > 0:
-            numeric = self._numeric.result(self._distinct.estimate())
+        if self._is_numeric:
+            if self._numeric.overflows:
+                raise BaselineError(
+                    f"column {self.name!r}: values as large as {self._numeric.largest:.3g} "
+                    "overflow a float's sums; rescale the column"
+                )
+            numeric = self._numeric.result(self._distinct_numbers.estimate())
             kind: InferredType = "Integral" if self._numeric.integral else "Fractional"
-            return ColumnProfile(self.name, kind, self._present, self._missing, numeric=numeric)
+            return ColumnProfile(
+                self.name,
+                kind,
+                self._present - self._unparsable,
+                self._missing + self._unparsable,
+                numeric=numeric,
+                num_unparsable=self._unparsable,
+            )
+        distinct = self._distinct_numbers.union(self._distinct_others).estimate()
         if self._counts is not None:
             string = StringProfile(len(self._counts), dict(self._counts))
         else:
             # the exact counter stopped at the threshold; keep the estimate consistent with that
-            string = StringProfile(max(self._distinct.estimate(), CARDINALITY_THRESHOLD), None)
+            string = StringProfile(max(distinct, CARDINALITY_THRESHOLD), None)
         # a column with no present value at all is String: there is nothing to sketch
         return ColumnProfile(self.name, "String", self._present, self._missing, string=string)
+
+    def warning(self) -> BaselineWarning | None:
+        """Values that are not numbers in a numeric column, or in a String column that is
+        mostly numbers (so the user sees why it is not numeric); None otherwise."""
+        bad, present = self._unparsable, self._present
+        if not bad or (not self._is_numeric and 2 * bad >= present):
+            return None
+        first = self._first_unparsable
+        shown = repr(first if len(first) <= 20 else first[:20] + "...")
+        verb = "is not a number" if bad == 1 else "are not numbers"
+        counted = f"{bad:,} of its {present:,} values {verb} (the first: {shown})"
+        if self._is_numeric:
+            kind = "Integral" if self._numeric.integral else "Fractional"
+            message = (
+                f"column {self.name!r}: {counted}; counted as missing, the column stays {kind} "
+                f"(up to {MAX_UNPARSABLE_SHARE:.0%} is tolerated)"
+            )
+        else:
+            message = (
+                f"column {self.name!r} is String: {counted}, more than the "
+                f"{MAX_UNPARSABLE_SHARE:.0%} a numeric column tolerates"
+            )
+        return BaselineWarning(message, column=self.name, count=bad)
+
+
+def _sort_cells(present: list[str]) -> tuple[FloatArray, bool, list[str], list[str]]:
+    """The present cells of one batch sorted out: (their numbers' values, whether those are
+    all integers, the cells that are numbers, the cells that are not), in batch order."""
+    parsed = _parse_numbers(present)
+    if parsed is not None:  # the usual case, in one numpy call
+        return parsed[0], parsed[1], present, []
+    number = {cell: _parse_number(cell) for cell in set(present)}
+    numbers = [c for c in present if number[c] is not None]
+    others = [c for c in present if number[c] is None]
+    values = np.array([number[c] for c in numbers], dtype=np.float64)
+    integral = not any(ch in c for c, v in number.items() if v is not None for ch in ".eE")
+    return values, integral, numbers, others
 
 
 def _parse_numbers(present: list[str]) -> tuple[FloatArray, bool] | None:
     """Parse cells as floats; None if any is not a finite plain-ASCII decimal number.
 
     float() also accepts "nan", "inf", "1_000" and non-ASCII digits; Spark's CSV reader does not,
-    and a NaN would poison every statistic, so those make the column String.
+    and a NaN would poison every statistic, so those are not numbers here.
     """
     text = "\x1f".join(present)
     if "_" in text or not text.isascii():
@@ -357,6 +478,21 @@ def _parse_numbers(present: list[str]) -> tuple[FloatArray, bool] | None:
         return None
     integral = not any(ch in text for ch in ".eE")
     return values, integral
+
+
+_NUMBER_START = frozenset("0123456789+-. \t\n\r\x0b\x0c")
+
+
+def _parse_number(cell: str) -> float | None:
+    """One cell as `_parse_numbers` reads a batch: its value, or None if it is not a number."""
+    # text that cannot start a number is most of a String column: skip float()'s exception
+    if cell[0] not in _NUMBER_START or "_" in cell or not cell.isascii():
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 class _NumericAccumulator:
@@ -375,19 +511,37 @@ class _NumericAccumulator:
     def add(self, values: FloatArray, integral: bool) -> None:
         self.integral = self.integral and integral
         nb = values.size
-        batch_sum = math.fsum(values.tolist())  # correctly rounded, so small sums are exact
-        batch_mean = batch_sum / nb
-        deviations = values - batch_mean
-        batch_m2 = float(np.dot(deviations, deviations))
-        total = self._n + nb
-        delta = batch_mean - self._mean
-        self._mean += delta * nb / total
-        self._m2 += batch_m2 + delta * delta * self._n * nb / total
+        try:
+            batch_sum = math.fsum(values.tolist())  # correctly rounded: small sums are exact
+        except OverflowError:
+            batch_sum = math.inf  # then `overflows` says so, whatever the batches
+        with np.errstate(over="ignore", invalid="ignore"):
+            batch_mean = batch_sum / nb
+            deviations = values - batch_mean
+            batch_m2 = float(np.dot(deviations, deviations))
+            total = self._n + nb
+            delta = batch_mean - self._mean
+            self._mean += delta * nb / total
+            self._m2 += batch_m2 + delta * delta * self._n * nb / total
         self._n = total
         self._sum += batch_sum
         self._min = min(self._min, float(values.min()))
         self._max = max(self._max, float(values.max()))
         self._sketch.update_many(values)
+
+    @property
+    def largest(self) -> float:
+        """The largest magnitude seen."""
+        return max(abs(self._min), abs(self._max))
+
+    @property
+    def overflows(self) -> bool:
+        """Whether sums of these values could overflow a float in any batching, judged from
+        their count and range alone; then no statistic of them is a number."""
+        spread = self._max - self._min
+        return not (
+            math.isfinite(self.largest * self._n) and math.isfinite(spread * spread * self._n)
+        )
 
     def result(self, distinct: int) -> NumericProfile:
         return NumericProfile(
@@ -492,6 +646,18 @@ class _DistinctCounter:
             self._exact = np.union1d(self._exact, hashes)
             if self._exact.size > self.EXACT_LIMIT:
                 self._exact = None
+
+    def union(self, other: _DistinctCounter) -> _DistinctCounter:
+        """A counter of the values either counter has seen, as if one had seen them all."""
+        both = _DistinctCounter()
+        both._registers = np.maximum(self._registers, other._registers)
+        if self._exact is None or other._exact is None:
+            both._exact = None
+        else:
+            both._exact = np.union1d(self._exact, other._exact)
+            if both._exact.size > self.EXACT_LIMIT:
+                both._exact = None
+        return both
 
     def estimate(self) -> int:
         if self._exact is not None:

@@ -27,10 +27,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import orjson
 import structlog
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from driftstream.detectors.state import StateError, parse
 
 
 class Partition(NamedTuple):
@@ -109,27 +112,46 @@ def encode(checkpoint: Checkpoint) -> bytes:
     )
 
 
+class _Document(BaseModel):
+    """A stored checkpoint as `encode` writes it; strict: a JSON `true` is not partition 1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: StrictInt
+    group: StrictStr
+    topic: StrictStr
+    partition: Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+    offset: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+    written_at: StrictStr
+    monitor: dict[StrictStr, Any]
+
+
 def decode(data: bytes, *, where: str, group: str, partition: Partition) -> Checkpoint:
-    """Parse and check one stored checkpoint; CheckpointError names `where` and the problem."""
+    """Parse and check one stored checkpoint; CheckpointError names `where` and the problem.
+
+    The whole envelope is checked here (keys, types, bounds, whose it is); the monitor state
+    inside it is checked by the monitor it is restored into (`Monitor.load_state`)."""
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError:
         raise CheckpointError(f"checkpoint {where} is not JSON") from None
     if not isinstance(doc, dict):
         raise CheckpointError(f"checkpoint {where} is not a JSON object")
-    if doc.get("version") != CHECKPOINT_VERSION:
+    version = doc.get("version")
+    if type(version) is not int or version != CHECKPOINT_VERSION:
         raise CheckpointError(
-            f"checkpoint {where} has version {doc.get('version')!r}, this driftstream reads "
+            f"checkpoint {where} has version {version!r}, this driftstream reads "
             f"{CHECKPOINT_VERSION}; delete it to start afresh"
         )
-    found = (doc.get("group"), doc.get("topic"), doc.get("partition"))
+    try:
+        checked = parse(_Document, doc, f"checkpoint {where}")
+    except StateError as exc:
+        raise CheckpointError(str(exc)) from None
+    found = (checked.group, checked.topic, checked.partition)
     if found != (group, partition.topic, partition.partition):
         key = checkpoint_key(group, partition)
         raise CheckpointError(f"checkpoint {where} belongs to {found}, not {key}")
-    offset, monitor = doc.get("offset"), doc.get("monitor")
-    if not isinstance(offset, int) or offset < 0 or not isinstance(monitor, dict):
-        raise CheckpointError(f"checkpoint {where} lacks a valid offset or monitor state")
-    return Checkpoint(group, partition, offset, monitor)
+    return Checkpoint(group, partition, checked.offset, checked.monitor)
 
 
 def write_atomically(path: Path, data: bytes) -> None:

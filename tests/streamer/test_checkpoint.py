@@ -34,6 +34,13 @@ def checkpoint(offset: int = 42, group: str = "g") -> Checkpoint:
     return Checkpoint(group, P, offset, state)
 
 
+def document(**changes: object) -> bytes:
+    """A stored checkpoint of P for group g, with `changes` (None values included)."""
+    doc = json.loads(encode(checkpoint()))
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
 def test_format_is_versioned_json_that_round_trips() -> None:
     data = encode(checkpoint())
     doc = json.loads(data)
@@ -50,24 +57,25 @@ def test_format_is_versioned_json_that_round_trips() -> None:
         (b"[1, 2]", "not a JSON object"),
         (json.dumps({"version": 99}).encode(), "version 99"),
         (encode(checkpoint(group="other")), "belongs to"),
-        (
-            json.dumps(
-                {
-                    "version": 1,
-                    "group": "g",
-                    "topic": "captures",
-                    "partition": 3,
-                    "offset": -1,
-                    "monitor": {},
-                }
-            ).encode(),
-            "valid offset",
-        ),
+        (document(offset=-1), r"offset: Input should be greater than or equal to 0, got -1$"),
+        # valid JSON, but wrong: strict types, every key, and bounds (issue 13)
+        (document(version=True), "version True"),
+        (document(partition=True), r"partition: Input should be a valid integer, got True$"),
+        (document(offset=True), "offset: Input should be a valid integer"),
+        (document(offset="12"), "offset: Input should be a valid integer"),
+        (document(offset=1.0), "offset: Input should be a valid integer"),
+        (document(offset=2**70), "offset: Input should be a valid integer"),  # a float in JSON
+        (document(offset=2**63), "offset: Input should be less than or equal to"),
+        (document(monitor=[]), "monitor: Input should be a valid dictionary"),
+        (document(group=None), "group: Input should be a valid string"),
+        (document(extra=1), "extra: Extra inputs are not permitted"),
+        (document(written_at=None), "written_at: Input should be a valid string"),
     ],
 )
 def test_unusable_checkpoints_are_named(data: bytes, message: str) -> None:
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=message) as raised:
         decode(data, where="here", group="g", partition=P)
+    assert "\n" not in str(raised.value)
 
 
 def test_directory_store_keeps_the_latest_per_partition(tmp_path: Path) -> None:

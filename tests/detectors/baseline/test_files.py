@@ -16,6 +16,7 @@ import pytest
 from driftstream.detectors.baseline import (
     Baseline,
     BaselineError,
+    BaselineWarning,
     MonitoringConfig,
     build_baseline,
     load_baseline,
@@ -258,6 +259,20 @@ def test_build_baseline_returns_what_load_baseline_reads(train_csv: Path, tmp_pa
     assert [f.name for f in built.features] == ["prediction", "id", "price", "color"]
     assert built.feature("prediction").numeric.mean == 0.6  # type: ignore[union-attr]
     assert built.feature("color").domain == ("blue", "green", "red")
+
+
+def test_build_baseline_hands_over_its_warnings(tmp_path: Path) -> None:
+    """The label column's warning names the column as the training data calls it; the
+    baseline is written all the same, the unparsable value counted as missing."""
+    data = tmp_path / "t.csv"
+    data.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(199)) + "1,n/a\n")
+    seen: list[BaselineWarning] = []
+    baseline = build_baseline(data, tmp_path / "out", label_column="label", on_warning=seen.append)
+    assert [(w.column, w.count) for w in seen] == [("label", 1), (None, 200)]
+    prediction = baseline.feature("prediction")
+    assert prediction.inferred_type == "Integral"
+    assert prediction.numeric is not None
+    assert (prediction.numeric.num_present, prediction.numeric.num_missing) == (199, 1)
 
 
 def test_build_baseline_without_header(train_csv: Path, tmp_path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from driftstream.detectors.baseline import BaselineError
 from driftstream.detectors.baseline.profile import (
     CARDINALITY_THRESHOLD,
+    MIN_TRAINING_ROWS,
     ColumnProfile,
     DatasetProfile,
     profile_rows,
@@ -203,13 +206,81 @@ def test_type_inference(tmp_path: Path, cells: list[str], expected: str) -> None
     assert (v.numeric is not None) == (expected != "String")
 
 
-def test_string_column_after_many_numbers_is_string(tmp_path: Path) -> None:
-    cells = [str(i % 5) for i in range(1000)] + ["n/a"]
-    path = write(tmp_path / "t.csv", "v\n" + "\n".join(cells) + "\n")
-    v = column(profile_rows(path, batch_rows=100), "v")
-    assert v.inferred_type == "String"
-    assert v.string is not None
-    assert v.string.counts == {"0": 200, "1": 200, "2": 200, "3": 200, "4": 200, "n/a": 1}
+def _numbers_with_text(tmp_path: Path, fmt: str, cell: str) -> Path:
+    """20,000 numbers in column x, one of them replaced by `cell`; a clean column k beside."""
+    values = [repr(v) for v in np.random.default_rng(3).normal(50.0, 5.0, 20_000).tolist()]
+    values[7_000] = cell
+    if fmt == "csv":
+        text = "x,k\n" + "".join(f"{v},{i % 9}\n" for i, v in enumerate(values))
+    else:  # JSON: the numbers as numbers, the text as a string, the empty cell as null
+        cells = ["null" if not v else json.dumps(v) if v == "NaN" else v for v in values]
+        text = "".join(f'{{"x": {v}, "k": {i % 9}}}\n' for i, v in enumerate(cells))
+    return write(tmp_path / f"{fmt}-{cell or 'missing'}.{fmt.replace('json', 'jsonl')}", text)
+
+
+@pytest.mark.parametrize("batch_rows", [65_536, 333])
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_one_value_that_is_not_a_number_keeps_a_numeric_column_numeric(
+    tmp_path: Path, fmt: str, batch_rows: int
+) -> None:
+    """Issue 13: a `NaN` text among 20,000 numbers made the column String, its drift unseen.
+    Now it stays Fractional with the statistics of its numbers, the text counted as missing
+    (exactly as if the cell were empty), and a warning names the column and the count."""
+    dirty = profile_rows(_numbers_with_text(tmp_path, fmt, "NaN"), batch_rows=batch_rows)
+    clean = profile_rows(_numbers_with_text(tmp_path, fmt, ""), batch_rows=batch_rows)
+    x = column(dirty, "x")
+    assert x.inferred_type == "Fractional"
+    assert (x.num_present, x.num_missing, x.num_unparsable) == (19_999, 1, 1)
+    assert replace(x, num_unparsable=0) == column(clean, "x")
+    assert [(w.column, w.count) for w in dirty.warnings] == [("x", 1)]
+    assert "'NaN'" in dirty.warnings[0].message
+    assert clean.warnings == ()
+
+
+@pytest.mark.parametrize(("bad", "expected"), [(10, "Integral"), (11, "String")])
+def test_values_that_are_not_numbers_are_tolerated_up_to_one_percent(
+    tmp_path: Path, bad: int, expected: str
+) -> None:
+    """1,000 numbers and `bad` n/a: 10 of 1,010 (0.99 %) are tolerated, 11 of 1,011 are not;
+    either way a warning says how many values are not numbers."""
+    cells = [str(i % 5) for i in range(1000)] + ["n/a"] * bad
+    words = ["red"] * (len(cells) - 1) + ["3"]  # a text column with a number: no warning
+    rows = [f"{c},{w}" for c, w in zip(cells, words, strict=True)]
+    profile = profile_rows(
+        write(tmp_path / "t.csv", "v,w\n" + "\n".join(rows) + "\n"), batch_rows=100
+    )
+    v = column(profile, "v")
+    assert v.inferred_type == expected
+    if expected == "String":
+        assert v.string is not None
+        assert v.string.counts == {"0": 200, "1": 200, "2": 200, "3": 200, "4": 200, "n/a": bad}
+        assert (v.num_present, v.num_missing) == (1000 + bad, 0)
+    else:
+        assert v.numeric is not None
+        assert (v.num_present, v.num_missing, v.num_unparsable) == (1000, bad, bad)
+        assert v.numeric.approximate_num_distinct_values == 5  # n/a is not one of its values
+    assert column(profile, "w").inferred_type == "String"
+    column_warnings = [(w.column, w.count) for w in profile.warnings if w.column is not None]
+    assert column_warnings == [("v", bad)]
+
+
+def test_values_whose_sums_overflow_a_float_are_refused_naming_the_column(tmp_path: Path) -> None:
+    """Found by the fuzz suite: sums beyond a float's range raised OverflowError (or wrote
+    Infinity, which is not JSON); whatever the batches, it is one BaselineError now."""
+    path = write(tmp_path / "t.csv", "a,b\n" + "1,8.9e307\n" * 3)
+    for batch_rows in (1, 65_536):
+        with pytest.raises(
+            BaselineError, match=r"t\.csv: column 'b': values as large as 8\.9e\+307"
+        ):
+            profile_rows(path, batch_rows=batch_rows)
+
+
+def test_too_few_rows_to_calibrate_from_are_warned_about(tmp_path: Path) -> None:
+    one = profile_rows(write(tmp_path / "one.csv", "a,b\n1,x\n"))
+    assert [(w.column, w.count) for w in one.warnings] == [(None, 1)]
+    assert f"at least {MIN_TRAINING_ROWS:,}" in one.warnings[0].message
+    enough = "a\n" + "".join(f"{i}\n" for i in range(MIN_TRAINING_ROWS))
+    assert profile_rows(write(tmp_path / "enough.csv", enough)).warnings == ()
 
 
 def test_categorical_buckets_only_below_120_distinct_values(tmp_path: Path) -> None:
