@@ -105,7 +105,12 @@ class DriftDetector(ABC):
 
     @abstractmethod
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned (from an instance with the same parameters)."""
+        """Restore what `state_dict` returned (from an instance with the same parameters).
+
+        `state` comes from a checkpoint, so anything may be in it: validate all of it first
+        (a detectors.state.StateModel, and whatever the detector's own invariants are), and
+        raise detectors.state.StateError, one line, changing nothing, for a state this detector
+        cannot be in. tests/detectors/test_state_fuzz.py fuzzes every registered detector."""
 
     def _get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
@@ -141,12 +146,15 @@ class WindowCheck(Protocol[Window_contra]):
     The monitor calls `evaluate` every `hop` rows with the feature's last `size` rows (the
     window's type depends on the feature: detectors/window_checks.py); the check returns its
     result, or None when the window cannot be judged (too few values). `name` labels its
-    events and metrics; `statistic` and `threshold` are the values of its last result (NaN
-    before the first), what metrics read, as they read a DriftDetector's.
+    events and metrics, `kind` is the kind of its events; `statistic` and `threshold` are the
+    values of its last result (NaN before the first), what metrics read, as they read a
+    DriftDetector's.
     """
 
     @property
     def name(self) -> str: ...
+    @property
+    def kind(self) -> EventKind: ...
     @property
     def feature(self) -> str: ...
     @property

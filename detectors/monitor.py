@@ -42,6 +42,7 @@ from driftstream.detectors.calibration import (
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.retrain import Evidence, RetrainPolicy
 from driftstream.detectors.settings import DetectorSettings
+from driftstream.detectors.state import MonitorStateDocument, StateError, parse
 from driftstream.detectors.window_checks import (
     NumericWindow,
     categorical_checks,
@@ -191,19 +192,6 @@ class _Tail:
             "time": self.time,
             "id": self.event_id,
         }
-
-    @classmethod
-    def from_json(cls, tail: dict[str, Any], n_numeric: int, n_categorical: int) -> _Tail:
-        return cls(
-            np.asarray(
-                [[np.nan if v is None else v for v in row] for row in tail["numeric"]],
-                dtype=np.float64,
-            ).reshape(-1, n_numeric),
-            np.asarray(tail["categorical"], dtype=np.int64).reshape(-1, n_categorical),
-            np.asarray(tail["record"], dtype=np.int64),
-            list(tail["time"]),
-            list(tail["id"]),
-        )
 
 
 @njit(cache=True, nogil=True)
@@ -526,6 +514,20 @@ class Monitor:
         for cat_checks in self._categorical_checks:
             yield from cat_checks
 
+    def event_labels(self) -> list[tuple[EventKind, str | None, str | None]]:
+        """(kind, feature, detector) of every event `process` can emit: drift from each
+        sequential detector, each window check's own kind, the retrain signal (no feature or
+        detector). Fixed at construction; metrics create their counters from it at start-up,
+        so that an alert on the increase of a counter sees its first event."""
+        labels: list[tuple[EventKind, str | None, str | None]] = [
+            (EventKind.DRIFT, seq.name, det.name)
+            for seq in self._sequential
+            for det in seq.detectors
+        ]
+        labels += [(check.kind, check.feature, check.name) for check in self._window_checks()]
+        labels.append((EventKind.RETRAIN_SIGNAL, None, None))
+        return labels
+
     def view(self) -> MonitorView:
         return MonitorView(
             self.state.rows_seen,
@@ -558,36 +560,136 @@ class Monitor:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        """Restore `state_dict()` output; the baseline must be the same one."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(
-                f"monitor state version {state.get('version')!r} is not "
+        """Restore `state_dict()` output made with the same baseline, or change nothing.
+
+        The whole document is checked before anything is restored (detectors/state.py): its
+        schema, then this monitor's features, detectors, columns and window. A document that
+        fails raises StateError (a ValueError) with one line naming the key at fault."""
+        version = state.get("version") if isinstance(state, dict) else None
+        if type(version) is not int or version != STATE_VERSION:
+            raise StateError(
+                f"monitor state version {version!r} is not "
                 f"{STATE_VERSION}; delete the checkpoint to start afresh"
             )
-        if state["baseline"] != self.baseline.identity:
-            raise ValueError(
-                f"checkpoint was made with baseline {state['baseline']}, not "
+        doc = parse(MonitorStateDocument, state, "monitor state")
+        if doc.baseline != self.baseline.identity:
+            raise StateError(
+                f"checkpoint was made with baseline {doc.baseline!r}, not "
                 f"{self.baseline.identity}; delete the checkpoint to start afresh"
             )
-        self.state = MonitorState(rows_seen=int(state["rows_seen"]))
-        for feature, detector, kind, value, threshold in state["active"]:
-            self.state.active[(feature, detector)] = CheckResult(
-                feature, detector, EventKind(kind), True, value, threshold
-            )
-        for feature, alarms in state["alarms"].items():
-            self.state.alarms[feature] = [
-                _Alarm(int(a[0]), Evidence(a[1], a[2], a[3], int(a[4]))) for a in alarms
-            ]
-        for seq in self._sequential:
-            saved = state["sequential"][seq.name]
-            for det in seq.detectors:
-                if det.name in saved:  # else registered since the checkpoint: it starts fresh
-                    det.load_state(saved[det.name])
-        self.policy.load_state(state["policy"])
-        self._tail = _Tail.from_json(
-            state["tail"], len(self.numeric_columns), len(self.categorical_columns)
-        )
+        tail = self._restored_tail(doc)
+        active = self._restored_active(doc)
+        alarms = self._restored_alarms(doc)
+        detectors = self._restored_detectors(doc)
+        # everything checked: from here on nothing can fail
+        self.state = MonitorState(doc.rows_seen, active, alarms)
+        for seq, restored in zip(self._sequential, detectors, strict=True):
+            seq.detectors = restored
+        self.policy.load_state(doc.policy.model_dump())
+        self._tail = tail
         self.current = self._readings()
+
+    def _restored_tail(self, doc: MonitorStateDocument) -> _Tail:
+        tail, expected = doc.tail, min(doc.rows_seen, self.window)
+        if len(tail.record) != expected:
+            raise StateError(
+                f"monitor state: tail: {len(tail.record)} rows, expected {expected} (rows_seen "
+                f"{doc.rows_seen}, window.size {self.window}); if window.size was changed, "
+                "delete the checkpoint to start afresh"
+            )
+        n_numeric, n_categorical = len(self.numeric_columns), len(self.categorical_columns)
+        for part, rows, width in (
+            ("numeric", tail.numeric, n_numeric),
+            ("categorical", tail.categorical, n_categorical),
+        ):
+            if any(len(row) != width for row in rows):
+                raise StateError(
+                    f"monitor state: tail.{part}: every row must hold {width} values, one per "
+                    f"{part} feature"
+                )
+        codes = np.asarray(tail.categorical, dtype=np.int64).reshape(expected, n_categorical)
+        for j, encoder in enumerate(self._codes):
+            if expected and int(codes[:, j].max()) > encoder.other:
+                raise StateError(
+                    f"monitor state: tail.categorical: a code of {self.categorical_columns[j]!r} "
+                    f"beyond its {encoder.other + 1} categories"
+                )
+        numeric = np.asarray(
+            [[math.nan if v is None else v for v in row] for row in tail.numeric],
+            dtype=np.float64,
+        ).reshape(expected, n_numeric)
+        record = np.asarray(tail.record, dtype=np.int64)
+        return _Tail(numeric, codes, record, list(tail.time), list(tail.id))
+
+    def _restored_active(self, doc: MonitorStateDocument) -> dict[tuple[str, str], CheckResult]:
+        checks = {(check.feature, check.name) for check in self._window_checks()}
+        active: dict[tuple[str, str], CheckResult] = {}
+        for i, (feature, detector, kind, value, threshold) in enumerate(doc.active):
+            if (feature, detector) not in checks:
+                raise StateError(
+                    f"monitor state: active[{i}]: this monitor has no {detector!r} check of "
+                    f"a feature {feature!r}"
+                )
+            if (feature, detector) in active:
+                raise StateError(f"monitor state: active[{i}]: {detector!r} of {feature!r} twice")
+            active[(feature, detector)] = CheckResult(
+                feature, detector, EventKind(kind), True, _nan(value), _nan(threshold)
+            )
+        return active
+
+    def _restored_alarms(self, doc: MonitorStateDocument) -> dict[str, list[_Alarm]]:
+        features = {seq.name for seq in self._sequential}
+        detectors = {proto.name for proto in self.prototypes}
+        alarms: dict[str, list[_Alarm]] = {}
+        for feature, entries in doc.alarms.items():
+            if feature not in features:
+                raise StateError(
+                    f"monitor state: alarms: {feature!r} is not a feature with sequential "
+                    "detectors here"
+                )
+            alarms[feature] = []
+            for i, (row, detector, value, threshold, record) in enumerate(entries):
+                if detector not in detectors:
+                    raise StateError(
+                        f"monitor state: alarms[{feature!r}][{i}]: no detector {detector!r} "
+                        "is registered"
+                    )
+                evidence = Evidence(detector, _nan(value), _nan(threshold), record)
+                alarms[feature].append(_Alarm(row, evidence))
+        return alarms
+
+    def _restored_detectors(self, doc: MonitorStateDocument) -> list[list[DriftDetector]]:
+        """Each sequential feature's detectors, fresh clones loaded from `doc`; a detector
+        registered since the checkpoint starts fresh."""
+        unknown = sorted(doc.sequential.keys() - {seq.name for seq in self._sequential})
+        if unknown:
+            raise StateError(
+                f"monitor state: sequential: {unknown[0]!r} is not a feature with sequential "
+                "detectors here"
+            )
+        registered = {proto.name for proto in self.prototypes}
+        restored: list[list[DriftDetector]] = []
+        for seq in self._sequential:
+            if seq.name not in doc.sequential:
+                raise StateError(f"monitor state: sequential: no state for feature {seq.name!r}")
+            saved = doc.sequential[seq.name]
+            unregistered = sorted(saved.keys() - registered)
+            if unregistered:
+                raise StateError(
+                    f"monitor state: sequential[{seq.name!r}]: no detector {unregistered[0]!r} "
+                    f"is registered (registered: {', '.join(sorted(registered))})"
+                )
+            detectors = [det.clone() for det in seq.detectors]
+            for det in detectors:
+                if det.name in saved:
+                    try:
+                        det.load_state(saved[det.name])
+                    except StateError as exc:
+                        raise StateError(
+                            f"monitor state: sequential[{seq.name!r}]: {exc}"
+                        ) from None
+            restored.append(detectors)
+        return restored
 
     def summary(self) -> dict[str, Any]:
         """Calibration figures for logs and the run summary."""
@@ -599,6 +701,11 @@ class Monitor:
                 for name, c in self.calibration.items()
             },
         }
+
+
+def _nan(value: float | None) -> float:
+    """A state's null as the NaN it stands for."""
+    return math.nan if value is None else value
 
 
 def _has_spread(feature: FeatureBaseline) -> bool:

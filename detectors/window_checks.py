@@ -298,6 +298,14 @@ class CategoricalBaselineDriftCheck(_Check):
         return self._result(value > self.maximum, value, self.maximum)
 
 
+#: checks whose statistic is a share that breaches *below* its threshold (the minimum share of
+#: present, whole-number or in-domain values); every other check and every sequential detector
+#: breaches when its statistic is above its threshold
+LOWER_BOUND_CHECKS = frozenset(
+    {CompletenessCheck.name, DataTypeCheck.name, CategoricalValuesCheck.name}
+)
+
+
 def numeric_checks(
     feature: FeatureBaseline, monitoring: MonitoringConfig, alpha: float, window: int
 ) -> list[WindowCheck[NumericWindow]]:

@@ -24,15 +24,28 @@ Publishing: `flush` (the loop's, after each batch) turns what was seen since the
 into metric data at most every `interval_seconds`, time-stamped then, and queues them; a
 background thread sends the queue in PutMetricData calls within CloudWatch's limits, enforced
 here (1,000 metric data and 1 MB of request per call, 30 dimensions per metric), retrying with
-back-off. While CloudWatch is unreachable the queue keeps at most `max_buffered` data, dropping
+back-off. The queue is kept per namespace (a call holds one): a namespace's data go once the
+oldest has waited SEND_LINGER_SECONDS (or SEND_ROUND of them wait), and at close everything
+left goes at once, within `close_timeout_seconds`. Before sending, the data of one metric in one
+storage period are coalesced into one datum (`Values` and `Counts`, or one statistic set),
+which CloudWatch aggregates exactly as the separate data, and the calls are filled to the
+limits. While CloudWatch is unreachable the queue keeps at most `max_buffered` data, dropping
 the oldest and counting them (Prometheus and logs); monitoring never waits for CloudWatch.
+
+The sender shares the interpreter, and so the GIL, with the processing loop: every CPU second it
+spends is one the loop may wait for. So it works outside the queue's lock, sizes each datum
+sent once, sends coalesced data (a metric published at every batch costs one datum a minute,
+not one per batch), and its client skips botocore's parameter validation (streamer/app/
+build.py; the data are built and checked here). docs/aws.md has the figures.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import math
+import re
 import threading
 import time
 import urllib.parse
@@ -40,7 +53,7 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import botocore.exceptions
 import numpy as np
@@ -111,11 +124,20 @@ class CloudWatchSettings(_Frozen):
 
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MAX_DATA_PER_CALL = 1000
+#: distinct values in one datum's Values array ("up to 150 values per metric" in one call)
+MAX_VALUES_PER_DATUM = 150
 MAX_CALL_BYTES = 1_000_000
 #: room left for the request's own fields (Action, Version, Namespace) and the protocol framing
 CALL_OVERHEAD_BYTES = 2_000
 MAX_METRIC_NAME = 255
 MAX_VALUE = 2.0**360  # CloudWatch rejects larger magnitudes, and NaN / infinities
+#: how long a namespace's data may wait for more to fill its calls: PutMetricData requests are
+#: billed per call and each costs the sender's thread about 1 ms of CPU besides its data, while
+#: alarms evaluate periods of 10 s at the finest
+SEND_LINGER_SECONDS = 1.0
+#: queued data the sender takes at once from a namespace (and sends sooner than the linger when
+#: that many wait): coalesced, they fill one call or more
+SEND_ROUND = 10 * MAX_DATA_PER_CALL
 
 Current = Mapping[tuple[str, str], tuple[float, float]]
 CurrentReader = Callable[[], Iterable[Current]]
@@ -130,6 +152,7 @@ class Datum:
     payload: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=65_536)  # every publish names every feature again
 def metric_name(prefix: str, feature: str) -> str:
     """`prefix` + feature name; characters outside printable ASCII become `_`, and the name is
     cut to CloudWatch's 255 characters."""
@@ -147,22 +170,39 @@ def metric_value(value: float) -> float | None:
 def encoded_size(datum: Datum) -> int:
     """Bytes `datum` takes in a PutMetricData request, bounded from above: its size in the
     query protocol (member paths spelled out, values URL-encoded), the most verbose of the
-    protocols botocore may use for CloudWatch (query, JSON, CBOR)."""
-    prefix = "MetricData.member.1000."
-    fields: list[tuple[str, str]] = []
+    protocols botocore may use for CloudWatch (query, JSON, CBOR).
 
-    def walk(path: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{path}{k}.", v)
-        elif isinstance(value, list):
-            for i, v in enumerate(value, 1):
-                walk(f"{path}member.{i}.", v)
-        else:
-            fields.append((path.rstrip("."), str(value)))
+    Counted without building the request: the sender sizes every datum it sends, on the
+    interpreter the processing loop shares (urlencode took 17 µs a datum, this about 6 µs)."""
+    return _encoded_size(len(_MEMBER_PREFIX), datum.payload)
 
-    walk(prefix, datum.payload)
-    return len(urllib.parse.urlencode(fields)) + 1
+
+_MEMBER_PREFIX = "MetricData.member.1000."
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")  # what urlencode leaves as it is
+
+
+def _encoded_size(path: int, value: Any) -> int:
+    """Size of `value`'s `path=value&` fields; `path`: the length of its member path so far,
+    trailing dot included (payload keys and member indices need no escaping)."""
+    total = 0
+    if isinstance(value, dict):
+        for k, v in value.items():
+            total += _encoded_size(path + len(k) + 1, v)
+        return total
+    if isinstance(value, list):
+        for i, v in enumerate(value, 1):
+            total += _encoded_size(path + len("member.") + len(str(i)) + 1, v)
+        return total
+    text = str(value)
+    quoted = len(text) if _UNRESERVED.fullmatch(text) else _quoted_length(text)
+    return path + quoted + 1  # the path without its dot, "=", the value, "&"
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted_length(text: str) -> int:
+    """URL-encoded length of a value that needs escaping: mostly the publish's time stamp and
+    the dimension values, the same for every datum of a publish."""
+    return len(urllib.parse.quote_plus(text))
 
 
 def plan_calls(
@@ -171,25 +211,106 @@ def plan_calls(
     max_data: int = MAX_DATA_PER_CALL,
     max_bytes: int = MAX_CALL_BYTES - CALL_OVERHEAD_BYTES,
 ) -> list[tuple[str, list[Datum]]]:
-    """Split `data` into PutMetricData calls: one namespace per call, at most `max_data` data
-    and `max_bytes` of encoded data per call, in the order given."""
-    calls: list[tuple[str, list[Datum]]] = []
-    current: list[Datum] = []
-    size = 0
-    namespace = ""
+    """Split `data` into PutMetricData calls: one namespace per call, each namespace's data in
+    the order given (namespaces in order of first appearance), every call filled up to
+    `max_data` data or `max_bytes` of encoded data, whichever comes first."""
+    by_namespace: dict[str, list[Datum]] = {}
     for datum in data:
-        n = encoded_size(datum)
-        if current and (
-            datum.namespace != namespace or len(current) >= max_data or size + n > max_bytes
-        ):
+        by_namespace.setdefault(datum.namespace, []).append(datum)
+    calls: list[tuple[str, list[Datum]]] = []
+    for namespace, group in by_namespace.items():
+        current: list[Datum] = []
+        size = 0
+        for datum in group:
+            n = encoded_size(datum)
+            if current and (len(current) >= max_data or size + n > max_bytes):
+                calls.append((namespace, current))
+                current, size = [], 0
+            current.append(datum)
+            size += n
+        if current:
             calls.append((namespace, current))
-            current, size = [], 0
-        namespace = datum.namespace
-        current.append(datum)
-        size += n
-    if current:
-        calls.append((namespace, current))
     return calls
+
+
+def coalesce(data: Sequence[Datum]) -> list[tuple[Datum, list[int]]]:
+    """Merge the data of one metric (namespace, name, dimensions, unit, resolution) whose time
+    stamps fall in the same storage period (the minute; the second at resolution 1) into one
+    datum that CloudWatch aggregates exactly as the separate data: values into `Values` and
+    `Counts` (at most MAX_VALUES_PER_DATUM distinct values a datum), statistic sets added up.
+    Returns each datum to send with the positions in `data` of those it holds, in order of
+    first appearance. `data` is left as it is (a failed call puts it back unchanged)."""
+    merged: list[tuple[Datum, list[int]]] = []
+    positions: list[dict[float, int]] = []  # per merged datum: where each value is in Values
+    taking: dict[tuple[Any, ...], int] = {}  # metric and period -> the merged datum taking more
+    for i, datum in enumerate(data):
+        key = _metric_period(datum)
+        j = taking.get(key)
+        if j is not None:
+            target, held = merged[j]
+            if len(held) == 1:  # the first merge: a copy to add to, never the queued datum
+                target = Datum(target.namespace, _open(target.payload, positions[j]))
+                merged[j] = (target, held)
+            if _absorb(target.payload, positions[j], datum.payload):
+                held.append(i)
+                continue
+        taking[key] = len(merged)
+        merged.append((datum, [i]))
+        positions.append({})
+    return merged
+
+
+def _metric_period(datum: Datum) -> tuple[Any, ...]:
+    p = datum.payload
+    dims = tuple((d["Name"], d["Value"]) for d in p.get("Dimensions", ()))
+    resolution = p.get("StorageResolution", 60)
+    stamp = p.get("Timestamp")
+    period = int(stamp.timestamp() // resolution) if isinstance(stamp, dt.datetime) else stamp
+    statistic_set = "StatisticValues" in p
+    return (
+        datum.namespace,
+        p["MetricName"],
+        dims,
+        p.get("Unit"),
+        resolution,
+        period,
+        statistic_set,
+    )
+
+
+def _open(payload: dict[str, Any], positions: dict[float, int]) -> dict[str, Any]:
+    """A copy of `payload` that more values or statistic sets can be added to."""
+    out = dict(payload)
+    if "StatisticValues" in out:
+        out["StatisticValues"] = dict(out["StatisticValues"])
+    else:
+        value = out.pop("Value")
+        out["Values"], out["Counts"] = [value], [1.0]
+        positions[value] = 0
+    return out
+
+
+def _absorb(target: dict[str, Any], positions: dict[float, int], payload: dict[str, Any]) -> bool:
+    """Add `payload` (same metric and period) to `target` (made by `_open`); False when target
+    holds MAX_VALUES_PER_DATUM distinct values already and `payload` brings another."""
+    if "StatisticValues" in payload:
+        mine, theirs = target["StatisticValues"], payload["StatisticValues"]
+        mine["SampleCount"] += theirs["SampleCount"]
+        mine["Sum"] += theirs["Sum"]
+        mine["Minimum"] = min(mine["Minimum"], theirs["Minimum"])
+        mine["Maximum"] = max(mine["Maximum"], theirs["Maximum"])
+        return True
+    value = payload["Value"]
+    at = positions.get(value)
+    if at is not None:
+        target["Counts"][at] += 1.0
+    elif len(target["Values"]) < MAX_VALUES_PER_DATUM:
+        positions[value] = len(target["Values"])
+        target["Values"].append(value)
+        target["Counts"].append(1.0)
+    else:
+        return False
+    return True
 
 
 class FeatureValues:
@@ -265,9 +386,88 @@ class CloudWatchMetrics:
             self.failures.labels(endpoint, kind)
 
 
+class _Queued(NamedTuple):
+    arrival: int  # order across namespaces: the oldest datum is sent first and dropped first
+    at: float  # time.monotonic() when queued
+    datum: Datum
+
+
+class MetricQueue:
+    """Metric data waiting to be sent: one FIFO per namespace, since a call holds a single
+    namespace, so each call can be filled from its namespace whatever the interleaving."""
+
+    def __init__(self) -> None:
+        self._by_namespace: dict[str, deque[_Queued]] = {}
+        self._arrivals = itertools.count()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def extend(self, data: Sequence[Datum], now: float) -> None:
+        arrivals = self._arrivals
+        for datum in data:
+            queue = self._by_namespace.get(datum.namespace)
+            if queue is None:
+                queue = self._by_namespace[datum.namespace] = deque()
+            queue.append(_Queued(next(arrivals), now, datum))
+        self._size += len(data)
+
+    def put_back(self, items: Sequence[_Queued]) -> None:
+        """Return data taken by `take` to the front of their namespace, in their order."""
+        if items:
+            self._by_namespace[items[0].datum.namespace].extendleft(reversed(items))
+            self._size += len(items)
+
+    def drop_oldest(self, n: int) -> None:
+        for _ in range(min(n, self._size)):
+            head = self._oldest(list(self._by_namespace.values()))
+            assert head is not None  # the queue holds `_size` > 0 data
+            head.popleft()
+            self._size -= 1
+
+    def next_due(self, now: float, linger: float, full: int) -> tuple[deque[_Queued] | None, float]:
+        """The namespace queue due to be sent (the oldest among those holding `full` data or
+        whose head waited `linger`), or None and the seconds until one is due (inf: empty)."""
+        due = [
+            q
+            for q in self._by_namespace.values()
+            if q and (len(q) >= full or now - q[0].at >= linger)
+        ]
+        if due:
+            return self._oldest(due), 0.0
+        heads = [q[0].at for q in self._by_namespace.values() if q]
+        return None, (min(heads) + linger - now) if heads else math.inf
+
+    def take(self, queue: deque[_Queued], limit: int) -> list[_Queued]:
+        """Up to `limit` data from the front of `queue` (one of `next_due`'s)."""
+        taken = [queue.popleft() for _ in range(min(limit, len(queue)))]
+        self._size -= len(taken)
+        return taken
+
+    def clear(self) -> int:
+        left, self._size = self._size, 0
+        self._by_namespace.clear()
+        return left
+
+    @staticmethod
+    def _oldest(queues: Sequence[deque[_Queued]]) -> deque[_Queued] | None:
+        heads = [q for q in queues if q]
+        return min(heads, key=lambda q: q[0].arrival) if heads else None
+
+
 class MetricSender:
     """Sends queued metric data from a background thread (see the module docstring): `put`
-    never blocks, `start` once, `close` gives what is left `timeout` seconds."""
+    never blocks for longer than appending to the queue, `start` once, `close` gives what is
+    left `timeout` seconds.
+
+    A namespace's data go when its oldest has waited `linger` seconds, when SEND_ROUND of
+    them wait, or at close: up to SEND_ROUND at once, coalesced (`coalesce`: one datum per
+    metric and storage period) and cut into calls filled to CloudWatch's limits (`plan_calls`).
+    The thread coalesces, sizes and sends without holding the queue's lock, so the processing
+    loop's `put` never waits for CloudWatch or for that work. At most `max_buffered` data wait
+    in the queue, besides the round being sent.
+    """
 
     def __init__(
         self,
@@ -277,13 +477,15 @@ class MetricSender:
         backoff: Backoff,
         metrics: CloudWatchMetrics,
         on_dropped: Callable[[int], None] = lambda n: None,
+        linger: float = SEND_LINGER_SECONDS,
     ) -> None:
         self.client = client
         self.max_buffered = max_buffered
         self.backoff = backoff
         self.metrics = metrics
         self.on_dropped = on_dropped
-        self._queue: deque[Datum] = deque()
+        self.linger = linger
+        self._queue = MetricQueue()
         self._cond = threading.Condition()
         self._closing = False
         self._deadline = math.inf
@@ -297,15 +499,18 @@ class MetricSender:
 
     def put(self, data: Sequence[Datum]) -> None:
         with self._cond:
-            self._queue.extend(data)
+            idle = not len(self._queue)
+            self._queue.extend(data, time.monotonic())
             self._trim()
-            self._cond.notify_all()
+            # otherwise the sender's timed wait ends when the oldest has lingered: waking it at
+            # every publish would make the loop wait for the GIL it takes
+            if idle or len(self._queue) >= SEND_ROUND:
+                self._cond.notify_all()
 
     def _trim(self) -> None:
         over = len(self._queue) - self.max_buffered
         if over > 0:
-            for _ in range(over):
-                self._queue.popleft()
+            self._queue.drop_oldest(over)
             self.metrics.dropped.labels(self.metrics.endpoint, "overflow").inc(over)
             self.on_dropped(over)
             now = time.monotonic()
@@ -327,7 +532,7 @@ class MetricSender:
         """Block until the queue is empty and nothing is in flight (tests, shutdown)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._queue or self._busy:
+            while len(self._queue) or self._busy:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -335,6 +540,8 @@ class MetricSender:
         return True
 
     def close(self, timeout: float) -> None:
+        """Send everything still queued, at once, for at most `timeout` seconds; what is left
+        then is dropped and counted (`reason="shutdown"`)."""
         with self._cond:
             self._closing = True
             self._deadline = time.monotonic() + timeout
@@ -342,53 +549,76 @@ class MetricSender:
             self._cond.notify_all()
         self._thread.join(timeout + 1.0)
         with self._cond:
-            left = len(self._queue)
-            self._queue.clear()
+            left = self._queue.clear()
         if left:
             self.metrics.dropped.labels(self.metrics.endpoint, "shutdown").inc(left)
             log.warning("cloudwatch_unsent_at_exit", dropped=left)
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while True:
-                    now = time.monotonic()
-                    if self._closing and (not self._queue or now >= self._deadline):
-                        return
-                    if self._queue and now >= self._retry_at:
-                        break
-                    timeout = self._retry_at - now if self._queue else math.inf
-                    if self._closing:
-                        timeout = min(timeout, self._deadline - now)
-                    self._cond.wait(None if math.isinf(timeout) else timeout)
-                head = list(itertools.islice(self._queue, MAX_DATA_PER_CALL))
-                namespace, batch = plan_calls(head)[0]
-                for _ in batch:
-                    self._queue.popleft()
-                self._busy = True
-            ok = self._send(namespace, batch)
+            taken = self._next_round()
+            if taken is None:
+                return
+            unsent = self._send_all(taken)
             with self._cond:
                 self._busy = False
-                if not ok:
-                    self._queue.extendleft(reversed(batch))
+                if unsent:
+                    self._queue.put_back(unsent)
                     self._trim()
                     self._retry_at = time.monotonic() + self.backoff.next_delay()
                 self.metrics.buffered.labels(self.metrics.endpoint).set(len(self._queue))
                 self._cond.notify_all()
 
-    def _send(self, namespace: str, batch: list[Datum]) -> bool:
-        """One PutMetricData call; False when it should be retried."""
+    def _send_all(self, taken: list[_Queued]) -> list[_Queued]:
+        """Send the data taken (one namespace), coalesced, in as few calls as the limits
+        allow; return those to retry (the failed call's and any after it, and at close those
+        the time left no room for), in their order."""
+        merged = coalesce([q.datum for q in taken])
+        done = 0
+        for namespace, batch in plan_calls([datum for datum, _ in merged]):
+            samples = sum(len(positions) for _, positions in merged[done : done + len(batch)])
+            if self._out_of_time() or not self._send(namespace, batch, samples):
+                left = [i for _, positions in merged[done:] for i in positions]
+                return [taken[i] for i in sorted(left)]
+            done += len(batch)
+        return []
+
+    def _out_of_time(self) -> bool:
+        with self._cond:
+            return self._closing and time.monotonic() >= self._deadline
+
+    def _next_round(self) -> list[_Queued] | None:
+        """Wait until a namespace is due (see the class docstring) and take up to SEND_ROUND
+        of its data; None when closing and nothing is left or the time is up."""
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._closing and (not len(self._queue) or now >= self._deadline):
+                    return None
+                linger = 0.0 if self._closing else self.linger
+                queue, wait = self._queue.next_due(now, linger, SEND_ROUND)
+                if queue is not None and now >= self._retry_at:
+                    self._busy = True
+                    return self._queue.take(queue, SEND_ROUND)
+                timeout = max(wait, self._retry_at - now) if len(self._queue) else math.inf
+                if self._closing:
+                    timeout = min(timeout, self._deadline - now)
+                self._cond.wait(None if math.isinf(timeout) else timeout)
+
+    def _send(self, namespace: str, batch: list[Datum], samples: int) -> bool:
+        """One PutMetricData call of `batch`, which holds `samples` queued data (coalesced);
+        False when it should be retried. Counters count queued data, not merged ones."""
         try:
             self.client.put_metric_data(Namespace=namespace, MetricData=[d.payload for d in batch])
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if aws.is_fatal(exc):
                 self.metrics.failures.labels(self.metrics.endpoint, "refused").inc()
-                self.metrics.dropped.labels(self.metrics.endpoint, "refused").inc(len(batch))
-                self.on_dropped(len(batch))
+                self.metrics.dropped.labels(self.metrics.endpoint, "refused").inc(samples)
+                self.on_dropped(samples)
                 log.error(
                     "cloudwatch_refused",
                     namespace=namespace,
-                    data=len(batch),
+                    data=samples,
                     error=aws.describe(exc),
                 )
                 return True  # retrying the same request cannot help
@@ -397,12 +627,12 @@ class MetricSender:
             log.warning(
                 "cloudwatch_unavailable",
                 error=aws.describe(exc),
-                buffered=len(self._queue) + len(batch),
+                buffered=len(self._queue) + samples,
                 failures=self.backoff.failures + 1,
             )
             return False
         self.backoff.reset()
-        self.metrics.sent.labels(self.metrics.endpoint).inc(len(batch))
+        self.metrics.sent.labels(self.metrics.endpoint).inc(samples)
         return True
 
 

@@ -13,14 +13,36 @@ reasons of streamer.decode.base.RejectReason).
 | driftstream_events_total | counter | endpoint, kind, feature, detector | events emitted |
 | driftstream_drift_statistic | gauge | endpoint, feature, detector | latest statistic (or NaN) |
 | driftstream_drift_threshold | gauge | endpoint, feature, detector | its threshold |
+| driftstream_drift_score | gauge | endpoint, feature, detector | above 1 exactly while breached |
 | driftstream_drift_active | gauge | endpoint, feature, detector | 1 while a check is breached |
 | driftstream_batch_processing_seconds | histogram | endpoint | decode + monitor + sinks per batch |
+
+Counters exist from start-up at 0 for every label set known then: every rejection reason, and
+every (kind, feature, detector) the monitor can emit (Monitor.event_labels: drift per sequential
+detector and numeric feature, each window check with its kind, the retrain signal with empty
+feature and detector). Prometheus's `increase()` and `rate()` need a sample before the first
+increment; a counter born at 1 would hide the first drift of a run from every alert.
+
+Statistic and threshold are exported as the events carry them (`value`, `threshold`), so a gauge
+can be matched with an event. Most checks breach when the statistic is above the threshold; the
+share checks (`completeness_check`, `data_type_check`, `categorical_values_check`:
+detectors/window_checks.py LOWER_BOUND_CHECKS) breach when their share of present, whole-number
+or in-domain values falls below a minimum. `driftstream_drift_score` reads one way for all, so
+one alert rule fits every check: `driftstream_drift_score > 1`.
+
+- above-threshold checks and detectors: statistic / threshold;
+- share checks: the share outside (missing, not whole, out of domain) over the share the
+  threshold allows outside, (1 - statistic) / (1 - threshold): 2 means twice the allowed share;
+- when nothing is allowed (a threshold of 0; a minimum share of 1, as Model Monitor's default
+  `datatype_check_threshold`), +Inf on a breach and 0 otherwise; an infinite threshold gives 0;
+  NaN while the statistic or the threshold is undefined.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -28,12 +50,74 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.window_checks import LOWER_BOUND_CHECKS
 from driftstream.sinks.base import Sink
 
 StatReader = Callable[[], Mapping[tuple[str, str], tuple[float, float]]]
 ActiveReader = Callable[[], Iterable[tuple[str, str]]]
+#: (kind, feature, detector) of the events a monitor can emit (Monitor.event_labels)
+EventLabels = Iterable[tuple[EventKind, str | None, str | None]]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def breach_score(statistic: float, threshold: float, detector: str) -> float:
+    """One reading of `detector` (a check or sequential detector name) as a number above 1
+    exactly when `statistic` is on the breaching side of `threshold` (see the docstring)."""
+    lower_bound = detector in LOWER_BOUND_CHECKS
+    if lower_bound:
+        high, low, breached = 1.0 - statistic, 1.0 - threshold, statistic < threshold
+    else:
+        high, low, breached = statistic, threshold, statistic > threshold
+    if math.isnan(high) or math.isnan(low):
+        return math.nan
+    if not 0.0 < low < math.inf:
+        return math.inf if breached else 0.0
+    score = high / low
+    # 1 - x may round two close shares together: the verdict decides the side of 1
+    if breached:
+        return max(score, math.nextafter(1.0, math.inf))
+    return min(score, 1.0)
+
+
+def drift_gauges(extra_labels: Sequence[str] = ()) -> tuple[GaugeMetricFamily, ...]:
+    """Empty statistic, threshold, score and active gauge families, labelled endpoint,
+    feature, detector and then `extra_labels` (the live service adds topic and partition)."""
+    labels = ["endpoint", "feature", "detector", *extra_labels]
+    return (
+        GaugeMetricFamily(
+            "driftstream_drift_statistic", "Latest drift or quality statistic", labels=labels
+        ),
+        GaugeMetricFamily(
+            "driftstream_drift_threshold", "Threshold the statistic is compared with", labels=labels
+        ),
+        GaugeMetricFamily(
+            "driftstream_drift_score",
+            "Statistic against threshold, above 1 exactly while breached, for every check",
+            labels=labels,
+        ),
+        GaugeMetricFamily(
+            "driftstream_drift_active", "1 while a window check is breached", labels=labels
+        ),
+    )
+
+
+def add_readings(
+    families: tuple[GaugeMetricFamily, ...],
+    prefix: Sequence[str],
+    current: Mapping[tuple[str, str], tuple[float, float]],
+    breached: Container[tuple[str, str]],
+    suffix: Sequence[str] = (),
+) -> None:
+    """One sample per reading in each of `drift_gauges`' families, labelled
+    prefix + (feature, detector) + suffix."""
+    value, threshold, score, active = families
+    for (feature, detector), (v, t) in sorted(current.items()):
+        labels = [*prefix, feature, detector, *suffix]
+        value.add_metric(labels, v)
+        threshold.add_metric(labels, t)
+        score.add_metric(labels, breach_score(v, t, detector))
+        active.add_metric(labels, 1.0 if (feature, detector) in breached else 0.0)
 
 
 class DriftCollector(Collector):
@@ -45,31 +129,18 @@ class DriftCollector(Collector):
         self._active = active
 
     def collect(self) -> Iterable[Metric]:
-        labels = ["endpoint", "feature", "detector"]
-        value = GaugeMetricFamily(
-            "driftstream_drift_statistic", "Latest drift or quality statistic", labels=labels
-        )
-        threshold = GaugeMetricFamily(
-            "driftstream_drift_threshold",
-            "Threshold the statistic is compared with",
-            labels=labels,
-        )
-        active = GaugeMetricFamily(
-            "driftstream_drift_active", "1 while a window check is breached", labels=labels
-        )
+        families = drift_gauges()
         current = dict(self._stats())  # copy: the loop thread may add keys meanwhile
-        breached = set(self._active())
-        for (feature, detector), (v, t) in sorted(current.items()):
-            value.add_metric([self.endpoint, feature, detector], v)
-            threshold.add_metric([self.endpoint, feature, detector], t)
-            active.add_metric(
-                [self.endpoint, feature, detector], 1.0 if (feature, detector) in breached else 0.0
-            )
-        return [value, threshold, active]
+        add_readings(families, [self.endpoint], current, set(self._active()))
+        return families
 
 
 class PrometheusSink(Sink):
-    """Counts records and events, times batches, and serves /metrics over HTTP."""
+    """Counts records and events, times batches, and serves /metrics over HTTP.
+
+    `event_labels` and `reasons`: the label sets whose counters exist at 0 from the start (see
+    the module docstring); events and reasons outside them are still counted, from their first.
+    """
 
     def __init__(
         self,
@@ -78,6 +149,8 @@ class PrometheusSink(Sink):
         registry: CollectorRegistry | None = None,
         port: int | None = None,
         host: str = "127.0.0.1",
+        event_labels: EventLabels = (),
+        reasons: Iterable[str] = (),
     ) -> None:
         self.endpoint = endpoint
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -111,6 +184,15 @@ class PrometheusSink(Sink):
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self._start_at_zero(event_labels, reasons)
+
+    def _start_at_zero(self, event_labels: EventLabels, reasons: Iterable[str]) -> None:
+        for metric in (self.read, self.used, self.batch_seconds):
+            metric.labels(self.endpoint)
+        for kind, feature, detector in event_labels:
+            self.events.labels(self.endpoint, kind.value, feature or "", detector or "")
+        for reason in reasons:
+            self.rejected.labels(self.endpoint, reason)
 
     def watch(self, stats: StatReader, active: ActiveReader) -> None:
         """Expose the monitor's live statistics (called once the monitor exists)."""

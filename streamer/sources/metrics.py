@@ -18,8 +18,8 @@ Metrics (full table with meanings in docs/kafka.md):
 - driftstream_offset_commits_total{endpoint, outcome}: offset commits, ok or failed;
 - driftstream_dead_letters_total{endpoint, outcome}: rejected records produced to the dead-letter
   topic, or dropped because the broker refused them as too large;
-- driftstream_drift_statistic / _threshold / _active{endpoint, feature, detector, topic,
-  partition}: PrometheusSink's drift gauges, one series per partition's monitor.
+- driftstream_drift_statistic / _threshold / _score / _active{endpoint, feature, detector,
+  topic, partition}: PrometheusSink's drift gauges, one series per partition's monitor.
 """
 
 from __future__ import annotations

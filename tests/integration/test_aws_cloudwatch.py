@@ -132,8 +132,8 @@ def test_model_monitor_metrics_read_back(moto_server: MotoServer, tmp_path: Path
 
 
 def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
-    """2,500 metric data go out in calls of at most 1,000; data with 30 dimensions of 1 KiB
-    values go out in calls under 1 MB; everything arrives."""
+    """2,500 metric data go out in calls of at most 1,000; 100 metrics with 30 dimensions of
+    1 KiB values (distinct, so not coalesced) go out in calls under 1 MB; everything arrives."""
     cw = s.client(moto_server.endpoint_url, "cloudwatch")
     calls: list[int] = []
     bodies: list[int] = []
@@ -154,11 +154,18 @@ def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
         Datum(namespace, {"MetricName": f"m{i:04d}", "Value": float(i), "Timestamp": now})
         for i in range(2500)
     ]
-    wide_dims = [{"Name": f"d{k:02d}", "Value": chr(97 + k % 26) * 1024} for k in range(30)]
+
+    def wide_dims(i: int) -> list[dict[str, str]]:
+        first = {"Name": "d00", "Value": f"{i:04d}" + "a" * 1020}
+        return [
+            first,
+            *({"Name": f"d{k:02d}", "Value": chr(97 + k % 26) * 1024} for k in range(1, 30)),
+        ]
+
     wide = [
         Datum(
             namespace,
-            {"MetricName": "wide", "Dimensions": wide_dims, "Value": float(i), "Timestamp": now},
+            {"MetricName": "wide", "Dimensions": wide_dims(i), "Value": float(i), "Timestamp": now},
         )
         for i in range(100)
     ]
@@ -182,6 +189,63 @@ def test_put_metric_data_limits_are_ours(moto_server: MotoServer) -> None:
     for page in cw.get_paginator("list_metrics").paginate(Namespace=namespace):
         names.update(m["MetricName"] for m in page["Metrics"])
     assert len(names) == 2501
-    (point,) = _statistics(cw, namespace, "wide", {d["Name"]: d["Value"] for d in wide_dims})
-    assert point["SampleCount"] == 100
-    assert point["Sum"] == sum(range(100))
+    (point,) = _statistics(cw, namespace, "wide", {d["Name"]: d["Value"] for d in wide_dims(42)})
+    assert (point["SampleCount"], point["Sum"]) == (1, 42)
+
+
+def test_every_batch_published_reaches_cloudwatch(moto_server: MotoServer, tmp_path: Path) -> None:
+    """`interval_seconds: 0` publishes after every one of 600 batches (about 25,000 metric
+    data): summed back from CloudWatch, every record's count, every event, every rejection and
+    every value arrived, and nothing was dropped, at exit included (default close timeout)."""
+    endpoint = s.unique("every-batch")
+    tree = s.base_config(
+        moto_server.endpoint_url,
+        endpoint=endpoint,
+        metrics={"enabled": False},
+        sinks={"cloudwatch": {"monitoring_schedule": "dq", "interval_seconds": 0}},
+    )
+    config = load_config(s.write_config(tmp_path / "c.yaml", tree))
+    lines = list(s.traffic(seed=13, n_records=60_000))
+    for i in range(5_000, 60_000, 10_000):
+        lines[i] = b"{not json"
+    collect = _Collect()
+    run = build_replay(
+        config,
+        IterSource(lines, batch_size=100),
+        [collect],
+        checkpoint_dir=tmp_path / "checkpoint",
+        metrics_required=False,
+    )
+    (sink,) = (x for x in run.sinks if isinstance(x, CloudWatchSink))
+    run.service.run()
+    run.close()
+
+    for reason in ("overflow", "refused", "shutdown"):
+        assert sink.metrics.dropped.labels(endpoint, reason)._value.get() == 0, reason
+    assert sink.metrics.sent.labels(endpoint)._value.get() > 20_000
+    cw = s.client(moto_server.endpoint_url, "cloudwatch")
+    own = {"Endpoint": endpoint}
+    (read,) = _statistics(cw, "driftstream", "RecordsRead", own)
+    assert read["Sum"] == len(lines)
+    assert read["SampleCount"] >= len(lines) // 100  # a publish per batch at least
+    (rejected,) = _statistics(
+        cw, "driftstream", "RecordsRejected", {**own, "Reason": "invalid_json"}
+    )
+    assert rejected["Sum"] == 6
+    kinds: dict[str, int] = {}
+    for e in collect.events:
+        kinds[e.kind.value] = kinds.get(e.kind.value, 0) + 1
+    for kind in ("drift", "violation", "rejected"):
+        (point,) = _statistics(cw, "driftstream", "Events", {**own, "Kind": kind})
+        assert point["Sum"] == kinds[kind], kind
+    decoder = build_decoder(config, load_configured_baseline(config))
+    numeric = decoder.decode(lines, 0).numeric
+    (age,) = _statistics(
+        cw,
+        MODEL_MONITOR_NAMESPACE,
+        "feature_data_age",
+        {"Endpoint": endpoint, "MonitoringSchedule": "dq"},
+    )
+    assert age["SampleCount"] == np.count_nonzero(
+        ~np.isnan(numeric[:, decoder.layout.numeric.index("age")])
+    )

@@ -1,4 +1,5 @@
-"""The drift gauges: every registered detector's statistic is exported, whatever the engine."""
+"""The drift gauges: every registered detector's statistic is exported, whatever the engine;
+counters start at 0; the breach score reads one way for every check."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry
 
+from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.monitor import Monitor
-from driftstream.sinks.prometheus import PrometheusSink
+from driftstream.sinks.prometheus import PrometheusSink, breach_score
+from driftstream.streamer.app.demo import demo_changes
+from driftstream.streamer.decode.base import RejectReason
 from driftstream.streamer.decode.capture import CaptureDecoder
 from driftstream.streamer.runtime.metrics import PartitionDriftCollector
 from driftstream.streamer.sources.base import Partition
@@ -58,3 +62,98 @@ def test_every_detector_statistic_is_a_gauge_after_a_batch(
 
 def _labels(detector: str) -> dict[str, str]:
     return {"endpoint": "churn", "feature": "age", "detector": detector}
+
+
+def test_counters_exist_at_zero_for_every_label_set_known_at_start_up(
+    parts: tuple[CaptureDecoder, Monitor],
+) -> None:
+    """Before any record, every event label set the monitor can emit and every rejection
+    reason has a counter at 0; afterwards, no event of a drifting stream used a label set
+    outside them (each first event is an increase from 0, which increase() and rate() see)."""
+    decoder, _ = parts
+    monitor = _monitor(parts, "batched")
+    registry = CollectorRegistry()
+    reasons = [r.value for r in RejectReason]
+    sink = PrometheusSink(
+        "churn", registry=registry, event_labels=monitor.event_labels(), reasons=reasons
+    )
+
+    def events(kind: str, feature: str, detector: str) -> float | None:
+        labels = {"endpoint": "churn", "kind": kind, "feature": feature, "detector": detector}
+        return registry.get_sample_value("driftstream_events_total", labels)
+
+    known = {(k.value, f or "", d or "") for k, f, d in monitor.event_labels()}
+    assert {("drift", "age", "adwin"), ("drift", "age", "page_hinkley")} <= known
+    assert {
+        ("violation", "session_seconds", "completeness_check"),
+        ("retrain_signal", "", ""),
+    } <= known
+    assert all(events(*labels) == 0 for labels in known)
+    for reason in reasons:
+        where = {"endpoint": "churn", "reason": reason}
+        assert registry.get_sample_value("driftstream_records_rejected_total", where) == 0
+    for name in ("driftstream_records_read_total", "driftstream_records_used_total"):
+        assert registry.get_sample_value(name, {"endpoint": "churn"}) == 0
+
+    lines = list(capture_lines(Scenario("zero", 12_000, demo_changes(4_000), seed=3)))
+    emitted: list[Event] = []
+    for start in range(0, len(lines), 2_000):
+        emitted += monitor.process(decoder.decode(lines[start : start + 2_000], start))
+    for event in emitted:
+        sink.add(event)
+    seen = {(e.kind.value, e.feature or "", e.detector or "") for e in emitted}
+    assert {"drift", "violation", "retrain_signal"} <= {kind for kind, _, _ in seen}
+    assert seen <= known, seen - known
+    first = next(e for e in emitted if e.kind is EventKind.DRIFT)
+    assert events("drift", first.feature or "", first.detector or "") >= 1
+
+
+@pytest.mark.parametrize(
+    ("statistic", "threshold", "detector", "score"),
+    [
+        (0.2, 0.1, "distribution", 2.0),
+        (0.05, 0.1, "baseline_drift_check", 0.5),
+        (0.1, 0.1, "baseline_drift_check", 1.0),  # equal: within, as the check decides
+        (0.97, 0.98, "completeness_check", 1.5),  # 3 % missing where 2 % are allowed
+        (0.99, 0.98, "completeness_check", 0.5),
+        (0.9, 1.0, "data_type_check", math.inf),  # nothing allowed outside: any is a breach
+        (1.0, 1.0, "categorical_values_check", 0.0),
+        (3.0, math.inf, "distribution", 0.0),  # a critical value that cannot be reached
+        (math.nan, 40.0, "page_hinkley", math.nan),
+        (math.nan, math.nan, "adwin", math.nan),
+    ],
+)
+def test_breach_score_reads_one_way_for_every_check(
+    statistic: float, threshold: float, detector: str, score: float
+) -> None:
+    got = breach_score(statistic, threshold, detector)
+    assert got == pytest.approx(score, nan_ok=True)
+
+
+def test_breach_score_is_above_one_exactly_while_a_check_is_breached(
+    parts: tuple[CaptureDecoder, Monitor],
+) -> None:
+    """Through a stream whose drift breaches share checks (completeness: below a minimum) and
+    distance checks (above a maximum), every window check's exported score is > 1 exactly when
+    the monitor holds it breached."""
+    decoder, _ = parts
+    monitor = _monitor(parts, "batched")
+    registry = CollectorRegistry()
+    sink = PrometheusSink("churn", registry=registry)
+    sink.watch(lambda: monitor.current, monitor.state.active.keys)
+    lines = list(capture_lines(Scenario("score", 12_000, demo_changes(4_000), seed=3)))
+    breached_seen: set[str] = set()
+    within_seen: set[str] = set()
+    for start in range(0, len(lines), 500):
+        monitor.process(decoder.decode(lines[start : start + 500], start))
+        for (feature, detector), _ in monitor.current.items():
+            if detector in ("adwin", "page_hinkley"):
+                continue  # sequential detectors: no breached state, they alarm and reset
+            labels = {"endpoint": "churn", "feature": feature, "detector": detector}
+            score = registry.get_sample_value("driftstream_drift_score", labels)
+            active = registry.get_sample_value("driftstream_drift_active", labels)
+            assert score is not None and active is not None
+            assert (score > 1) == (active == 1), (feature, detector, score)
+            (breached_seen if active == 1 else within_seen).add(detector)
+    assert {"completeness_check", "distribution", "baseline_drift_check"} <= breached_seen
+    assert {"completeness_check", "distribution", "baseline_drift_check"} <= within_seen
