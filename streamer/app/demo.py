@@ -7,7 +7,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from driftstream.detectors.baseline import build_baseline
+from driftstream.detectors.baseline import Baseline, build_baseline
 from driftstream.detectors.events import Event, EventKind
 from driftstream.sinks.base import BatchingSink, Sink
 from driftstream.sinks.console import ConsoleSink
@@ -94,12 +94,21 @@ def run_demo(
     return 0
 
 
+def write_demo_baseline(out_dir: Path) -> Baseline:
+    """The demo's baseline (generated training rows, the same every time) written to `out_dir`.
+
+    Also the starter baseline of `docker compose up` on a fresh clone (streamer/app/prepare.py).
+    """
+    with tempfile.TemporaryDirectory(prefix="driftstream-training-") as tmp:
+        train = Path(tmp) / "training.csv"
+        train.write_text(training_csv(TRAINING_ROWS, seed=1))
+        return build_baseline(train, out_dir, label_column="prediction")
+
+
 def _demo_config(tmp: Path, metrics_port: int) -> Config:
     """A baseline of generated training rows in `tmp`, and the demo's config around it."""
-    train = tmp / "training.csv"
-    train.write_text(training_csv(TRAINING_ROWS, seed=1))
     baseline_dir = tmp / "baseline"
-    baseline = build_baseline(train, baseline_dir, label_column="prediction")
+    baseline = write_demo_baseline(baseline_dir)
     print(
         f"baseline: {TRAINING_ROWS:,} generated training rows, {len(baseline.features)} "
         f"features (written to a temporary {baseline_dir.name}/)"

@@ -16,6 +16,11 @@ client drops bytes read with the close). So:
   errors (at most one per kind per 10 s);
 - `bootstrap_hint` names the likely causes on every "Unable to bootstrap" retry line, given the
   configured protocol and mechanism, since the refusal itself may never be seen.
+
+Neither the client's lines nor the relayed details carry a secret: the entry point's
+`configure_logging` (streamer/app/logging.py) redacts every standard-library record when it is
+made, before the handlers here see it, and the relayed event passes the same redaction again as
+a structlog event.
 """
 
 from __future__ import annotations
