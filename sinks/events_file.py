@@ -13,7 +13,16 @@ from driftstream.sinks.base import BatchingSink
 
 
 class EventsFileSink(BatchingSink):
-    """Writes events.jsonl; `append=True` (the live service) keeps what earlier runs wrote.
+    """Writes events.jsonl; `append=True` (the live service, a resumed replay) keeps what
+    earlier runs wrote.
+
+    The file is opened at the first `flush`, which the processing loop makes after its first
+    batch (or at shutdown): `setup` only checks that it can be written. So a run that fails or is
+    stopped during set-up (loading, calibrating: seconds to minutes) leaves an existing file as
+    it was; once processing starts the file is replaced (or continued), and every flush writes
+    the batch's events, so `tail -f` follows along and `replay --resume` finds the events of
+    everything checkpointed. (Writing beside and renaming at the end would show nothing until
+    the end and leave nothing to resume from after a crash.)
 
     When appending, a last line left half-written by a killed process is cut off first: its
     events were not checkpointed, so they are written again after the restart.
@@ -26,19 +35,31 @@ class EventsFileSink(BatchingSink):
         self._file: IO[bytes] | None = None
 
     def setup(self) -> None:
+        """Create the folder and check the file can be written, changing nothing in it (an
+        OSError naming the path when it cannot)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.append and self.path.exists():
+        self.path.open("ab").close()
+
+    def flush(self) -> None:
+        if self._file is None:
+            self._open()
+        super().flush()
+
+    def _open(self) -> None:
+        if self.append:
             cut_partial_last_line(self.path)
         self._file = self.path.open("ab" if self.append else "wb")
 
     def write(self, batch: list[Event]) -> None:
-        assert self._file is not None, "setup() was not called"
+        assert self._file is not None, "flush() opens the file"
         self._file.write(b"".join(orjson.dumps(e.to_dict()) + b"\n" for e in batch))
         self._file.flush()
 
     def close(self) -> None:
-        if self._file is not None:
+        """Write what is pending; a file never opened (nothing processed) stays untouched."""
+        if self._file is not None or self._pending:
             super().close()
+        if self._file is not None:
             self._file.close()
             self._file = None
 

@@ -1,14 +1,19 @@
 """The `driftstream` command (contract: docs/cli.md).
 
 Exit status: 0 on success (malformed records included: they are counted and reported), 2 for a
-usage or configuration error with one line naming it, 1 for anything else. No traceback for an
-expected error; set DRIFTSTREAM_DEBUG=1 to see one for an unexpected error.
+usage or configuration error with one line naming it, 1 for anything else, including a run that
+read records but could use none of them (one line with the top rejection reasons), 130 after
+Ctrl-C (SIGINT). SIGTERM asks for a clean stop: exit 0. No traceback for an expected error; set
+DRIFTSTREAM_DEBUG=1 to see one for an unexpected error.
+
+Start-up is cheap: this module imports only the standard library, and each command imports what
+it needs when it runs, so `--help` and `--version` answer at once. SIGINT and SIGTERM are
+handled from the first thing `main` does, before anything heavy is imported (`StopSignals`).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import signal
 import sys
@@ -16,26 +21,15 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import structlog
-
-from driftstream.detectors.baseline import BaselineError, build_baseline
-from driftstream.sinks.aws import AwsError
-from driftstream.sinks.base import Sink
-from driftstream.sinks.console import ConsoleSink
-from driftstream.sinks.events_file import EventsFileSink
-from driftstream.streamer.app import resume
-from driftstream.streamer.app.config import Config, ConfigError, load_config
-from driftstream.streamer.app.logging import configure_logging
-from driftstream.streamer.app.progress import Progress
-from driftstream.streamer.checkpoint.base import CheckpointError
-from driftstream.streamer.runtime.summary import RunSummary
-from driftstream.streamer.sources.files import CaptureObjectsSource, FileSource, SourceError
-from driftstream.streamer.sources.single import SeekError
+if TYPE_CHECKING:
+    from driftstream.streamer.app.config import Config
+    from driftstream.streamer.runtime.summary import RunSummary
+    from driftstream.streamer.sources.files import CaptureObjectsSource
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-log = structlog.get_logger("driftstream")
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130, as shells report a Ctrl-C
 
 
 class UsageError(ValueError):
@@ -48,16 +42,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _version() -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("driftstream")
     except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
         return "unknown"
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: looks the version up only when asked (the lookup costs start-up time)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(f"driftstream {_version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="driftstream", description="Streaming drift monitoring for ML endpoints")
     p.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
-    p.add_argument("--version", action="version", version=f"driftstream {_version()}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     b = sub.add_parser("baseline", help="write statistics.json and constraints.json")
@@ -73,7 +80,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--events-out", type=Path, default=Path("events.jsonl"))
     r.add_argument("--speed", type=float, help="replay at X times the recorded pace")
     r.add_argument("--to", help="kafka://host:port/topic or kinesis://stream: re-publish instead")
-    r.add_argument("--metrics-port", type=int, help="serve /metrics here (0: any free port)")
+    r.add_argument(
+        "--metrics-port",
+        type=int,
+        help="serve /metrics on this port (0: any free port); without it (or `metrics:` in the "
+        "config), a replay serves no metrics",
+    )
     r.add_argument(
         "--resume",
         action="store_true",
@@ -91,17 +103,56 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _install_stop_handlers(stop: threading.Event) -> None:
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+class StopSignals:
+    """SIGINT and SIGTERM ask for a clean stop: they set `event`, which the running command
+    watches (the processing loop finishes its batch, checkpoints and writes its summary).
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    Installed by `main` before anything else, so a signal that arrives during start-up (while
+    modules load, the baseline is calibrated or the broker is reached) is a clean stop too,
+    never a death by the signal. A command that does not watch `event` (`baseline`) calls
+    `interrupt_at_once`: the next signal then raises KeyboardInterrupt where it lands.
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None  # the first stop signal received
+        self._raise = False
+
+    def install(self) -> StopSignals:
+        signal.signal(signal.SIGINT, self._handle)
+        signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def interrupt_at_once(self) -> None:
+        """From now on a stop signal raises KeyboardInterrupt (a command that cannot stop
+        cleanly part-way); one that already arrived raises it here."""
+        self._raise = True
+        if self.event.is_set():
+            raise KeyboardInterrupt
+
+    @property
+    def interrupted(self) -> bool:
+        """Ctrl-C (SIGINT) arrived: the exit status is 130."""
+        return self.signum == signal.SIGINT
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+        if self._raise:
+            raise KeyboardInterrupt
 
 
-def cmd_baseline(args: argparse.Namespace) -> int:
+def cmd_baseline(args: argparse.Namespace, stop: StopSignals) -> int:
+    from driftstream.detectors.baseline import build_baseline
+
+    stop.interrupt_at_once()
     baseline = build_baseline(
-        args.data, args.out, header=not args.no_header, label_column=args.label_column
+        args.data,
+        args.out,
+        header=not args.no_header,
+        label_column=args.label_column,
+        on_warning=lambda w: print(f"driftstream: warning: {w.message}", file=sys.stderr),
     )
     print(
         f"wrote {args.out / 'statistics.json'} and {args.out / 'constraints.json'}: "
@@ -112,42 +163,49 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _replay_config(args: argparse.Namespace) -> Config:
+    """The replay's config. A replay serves /metrics only when asked: `--metrics-port N`, or
+    `metrics:` in the config file (or a DRIFTSTREAM__METRICS__ override)."""
+    from driftstream.streamer.app.config import load_config
+
     overrides: dict[str, Any] = {}
     if args.baseline is not None:
         overrides["baseline"] = str(args.baseline)
     if args.metrics_port is not None:
         overrides["metrics.port"] = args.metrics_port
-    return load_config(args.config, **overrides)
+    config = load_config(args.config, **overrides)
+    if "metrics" not in config.model_fields_set:
+        metrics = config.metrics.model_copy(update={"enabled": False})
+        config = config.model_copy(update={"metrics": metrics})
+    return config
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def cmd_replay(args: argparse.Namespace, stop: StopSignals) -> int:
     if args.speed is not None and args.speed <= 0:
         raise UsageError("--speed must be > 0")
     if args.to is not None:
         if args.resume:
             raise UsageError("--resume continues a monitored replay; it does not apply to --to")
-        return _republish(args)
-    from driftstream.streamer.app.build import REPLAY_GROUP, build_replay
+        return _republish(args, stop.event)
+    from driftstream.sinks.base import Sink
+    from driftstream.sinks.console import ConsoleSink
+    from driftstream.sinks.events_file import EventsFileSink
+    from driftstream.streamer.app import resume
+    from driftstream.streamer.app.build import build_replay
+    from driftstream.streamer.app.progress import Progress
 
     config = _replay_config(args)
-    stop = threading.Event()
-    _install_stop_handlers(stop)
+    if stop.event.is_set():
+        return _stopped_before_start(args.events_out)
     source = _capture_source(
         args.source,
         config,
         batch_size=64 if args.speed else config.batch_size,
         speed=args.speed,
-        stop=stop,
+        stop=stop.event,
     )
-    so_far: RunSummary | None = None
-    if not args.resume:
-        resume.discard(args.events_out)
-    elif (offset := resume.resume_offset(args.events_out, REPLAY_GROUP, source.partition)) is None:
-        log.warning("nothing_to_resume", hint="no checkpoint: replaying from the first record")
-    else:
-        so_far = resume.cut_events(args.events_out, offset)
-        log.info("resuming", record_index=offset, events_kept=sum(so_far.events.values()))
+    so_far = _start_or_resume(args, source)
     progress = Progress(source.total_bytes)
+    # the events file is replaced (or, resuming, continued) when processing starts, not here
     sinks: list[Sink] = [EventsFileSink(args.events_out, append=so_far is not None)]
     if sys.stderr.isatty():
         sinks.append(ConsoleSink(progress.write))
@@ -156,21 +214,78 @@ def cmd_replay(args: argparse.Namespace) -> int:
         source,
         sinks,
         checkpoint_dir=resume.checkpoint_dir(args.events_out),
-        metrics_required=args.metrics_port is not None,
-        stop=stop,
+        metrics_required=config.metrics.enabled,
+        stop=stop.event,
         progress=progress.hook,
         summary=so_far,
     )
     try:
+        _print_metrics_address(config.metrics.host, run.metrics.bound_port)
+        if stop.event.is_set():  # during set-up (calibration): nothing read, nothing written
+            if not args.resume:
+                resume.discard(args.events_out)  # the empty checkpoint folder just made
+            return _stopped_before_start(args.events_out)
         summary = run.service.run()
     finally:
         progress.close()
         run.close()
         source.close()
-    if not stop.is_set():
+    if not stop.event.is_set():
         resume.discard(args.events_out)  # finished: nothing left to resume
-    _print_summary(summary, args.events_out)
+    return _report(summary, args.events_out)
+
+
+def _start_or_resume(args: argparse.Namespace, source: CaptureObjectsSource) -> RunSummary | None:
+    """Without --resume, forget an earlier replay's checkpoint; with it, cut the events file
+    back to the checkpoint and return the counts so far (None: no checkpoint, start afresh)."""
+    import structlog
+
+    from driftstream.streamer.app import resume
+    from driftstream.streamer.app.build import REPLAY_GROUP
+
+    log = structlog.get_logger("driftstream")
+    if not args.resume:
+        resume.discard(args.events_out)
+        return None
+    offset = resume.resume_offset(args.events_out, REPLAY_GROUP, source.partition)
+    if offset is None:
+        log.warning("nothing_to_resume", hint="no checkpoint: replaying from the first record")
+        return None
+    so_far = resume.cut_events(args.events_out, offset)
+    log.info("resuming", record_index=offset, events_kept=sum(so_far.events.values()))
+    return so_far
+
+
+def _stopped_before_start(events_out: Path | None) -> int:
+    """A stop signal arrived before the first record was read."""
+    kept = f"; {events_out} left as it was" if events_out is not None else ""
+    print(f"driftstream: stopped before the first record{kept}", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_metrics_address(host: str, port: int | None) -> None:
+    """Where /metrics is served (the port bound, also when 0 asked for any free one)."""
+    if port is not None:
+        print(f"driftstream: metrics on http://{host}:{port}/metrics", file=sys.stderr)
+
+
+def _report(summary: RunSummary, events_out: Path | None) -> int:
+    """The run's one line on stderr, and its exit status: EXIT_FAILURE when records were read
+    but none could be used (random bytes, the wrong baseline), the line then naming the top
+    rejection reasons; else EXIT_OK (which `main` turns into 130 after a Ctrl-C)."""
+    if summary.records_read == 0 or summary.records_used > 0:
+        _print_summary(summary, events_out)
+        return EXIT_OK
+    top = sorted(summary.rejected.items(), key=lambda item: (-item[1], item[0]))
+    reasons = ", ".join(f"{reason} {n}" for reason, n in top[:3])
+    if len(top) > 3:
+        reasons += f", {len(top) - 3} other reasons"
+    print(
+        f"driftstream: failed: no record could be used: {summary.records_read} read, "
+        f"{summary.rejected.total()} rejected ({reasons})",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE
 
 
 def _capture_source(
@@ -182,6 +297,8 @@ def _capture_source(
     stop: threading.Event | None = None,
 ) -> CaptureObjectsSource:
     """A local file or folder, or s3://bucket/prefix (boto3 is imported only for the latter)."""
+    from driftstream.streamer.sources.files import FileSource
+
     max_line_bytes = config.decode.max_record_bytes
     if spec.startswith("s3://"):
         from driftstream.streamer.sources.s3 import capture_source
@@ -211,13 +328,14 @@ def _print_summary(summary: RunSummary, events_out: Path | None) -> None:
     )
 
 
-def _republish(args: argparse.Namespace) -> int:
+def _republish(args: argparse.Namespace, stop: threading.Event) -> int:
     """`replay SOURCE --to kafka://host:port/topic`: publish the captured lines, keyed by the
     config's endpoint, with the config's Kafka security settings when it has them."""
     if args.to.startswith("kinesis://"):
-        return _republish_kinesis(args)
+        return _republish_kinesis(args, stop)
     if not args.to.startswith("kafka://"):
         raise UsageError(f"--to {args.to}: expected kafka://host:port/topic or kinesis://stream")
+    from driftstream.streamer.app.config import load_config
     from driftstream.streamer.publish.kafka import parse_kafka_target, publish
     from driftstream.streamer.sources.kafka.source import client_options
 
@@ -228,8 +346,6 @@ def _republish(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     source = _capture_source(args.source, config)
     options = client_options(config.sources.kafka) if config.sources.kafka is not None else {}
-    stop = threading.Event()
-    _install_stop_handlers(stop)
     try:
         summary = publish(
             source,
@@ -250,8 +366,9 @@ def _republish(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _republish_kinesis(args: argparse.Namespace) -> int:
+def _republish_kinesis(args: argparse.Namespace, stop: threading.Event) -> int:
     """`replay SOURCE --to kinesis://stream`: streamer/publish/kinesis.py."""
+    from driftstream.streamer.app.config import load_config
     from driftstream.streamer.publish.kinesis import parse_kinesis_target, replay_to_kinesis
 
     try:
@@ -259,8 +376,6 @@ def _republish_kinesis(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     config = load_config(args.config)
-    stop = threading.Event()
-    _install_stop_handlers(stop)
     summary = replay_to_kinesis(
         args.source,
         stream,
@@ -273,61 +388,81 @@ def _republish_kinesis(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace, stop: StopSignals) -> int:
+    """The live service. A stop signal during set-up ends it before it reads anything: at once
+    when it came before the set-up began, else when the step under way (calibrating the
+    baseline, reaching the broker) ends."""
     from driftstream.streamer.app.build import build_live, live_source_name
+    from driftstream.streamer.app.config import load_config
     from driftstream.streamer.sources.kafka.logs import configure_client_logging
 
     config = load_config(args.config)
     live_source_name(config)  # a config without a live source is a usage error, before anything
+    if stop.event.is_set():
+        from driftstream.streamer.runtime.summary import RunSummary
+
+        return _live_stopped_before_start(RunSummary(), config.sinks.events_file)
     configure_client_logging(args.log_level)
-    stop = threading.Event()
-    _install_stop_handlers(stop)
-    run = build_live(config, stop)
+    run = build_live(config, stop.event)
     try:
-        if stop.is_set():
+        _print_metrics_address(config.metrics.host, run.metrics.bound_port)
+        if stop.event.is_set():
             # stopped while still setting up (a broker never reached): nothing was read, and
             # nothing is owed to any sink
-            log.warning("stopped_before_start", hint="no record was read")
-            summary = run.service.summary
-        else:
-            summary = run.service.run()
+            return _live_stopped_before_start(run.service.summary, config.sinks.events_file)
+        summary = run.service.run()
     finally:
         run.close()
-    _print_summary(summary, config.sinks.events_file)
-    return EXIT_OK
+    return _report(summary, config.sinks.events_file)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def _live_stopped_before_start(summary: RunSummary, events_file: Path | None) -> int:
+    import structlog
+
+    structlog.get_logger("driftstream").warning("stopped_before_start", hint="no record was read")
+    return _report(summary, events_file)
+
+
+def cmd_demo(args: argparse.Namespace, stop: StopSignals) -> int:
     from driftstream.streamer.app.demo import run_demo
 
     if args.records < 10_000:
         raise UsageError("--records must be at least 10000 (the drift starts half-way)")
     if args.rate <= 0:
         raise UsageError("--rate must be > 0")
-    stop = threading.Event()
-    _install_stop_handlers(stop)
     return run_demo(
         records=args.records,
         rate=args.rate,
         metrics_port=args.metrics_port,
         events_out=args.events_out,
-        stop=stop,
+        stop=stop.event,
     )
 
 
-#: errors that are the user's to fix: one line, exit 2, no traceback
-EXPECTED_ERRORS = (
-    UsageError,
-    ConfigError,
-    AwsError,
-    BaselineError,
-    SourceError,
-    CheckpointError,
-    SeekError,
-    resume.ResumeError,
-)
+def expected_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix: one line, exit 2, no traceback. (Imported when an
+    error is being reported, so that start-up imports only what the command needs.)"""
+    from driftstream.detectors.baseline import BaselineError
+    from driftstream.sinks.aws import AwsError
+    from driftstream.streamer.app.config import ConfigError
+    from driftstream.streamer.app.resume import ResumeError
+    from driftstream.streamer.checkpoint.base import CheckpointError
+    from driftstream.streamer.sources.files import SourceError
+    from driftstream.streamer.sources.single import SeekError
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    return (
+        UsageError,
+        ConfigError,
+        AwsError,
+        BaselineError,
+        SourceError,
+        CheckpointError,
+        SeekError,
+        ResumeError,
+    )
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, StopSignals], int]] = {
     "baseline": cmd_baseline,
     "replay": cmd_replay,
     "run": cmd_run,
@@ -335,25 +470,37 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def _print_error(line: str) -> None:
+    """An error line on stderr with secrets masked (`redact`, streamer/app/logging.py)."""
+    from driftstream.streamer.app.logging import redact
+
+    print(redact(line), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. The exit status: see the module docstring."""
+    stop = StopSignals().install()  # first of all: from here on a stop signal is a clean stop
     try:
         args = _parser().parse_args(argv)
     except UsageError as exc:
-        print(f"driftstream: error: {exc}", file=sys.stderr)
+        _print_error(f"driftstream: error: {exc}")
         return EXIT_USAGE
+    from driftstream.streamer.app.logging import configure_logging
+
     configure_logging(args.log_level)
     try:
-        return COMMANDS[args.command](args)
-    except EXPECTED_ERRORS as exc:
-        print(f"driftstream: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        return EXIT_OK
+        status = COMMANDS[args.command](args, stop)
+    except KeyboardInterrupt:  # a command that stops at once (see StopSignals)
+        return 128 + (stop.signum or signal.SIGINT)
     except Exception as exc:
+        if isinstance(exc, expected_errors()):
+            _print_error(f"driftstream: error: {exc}")
+            return EXIT_USAGE
         if os.environ.get("DRIFTSTREAM_DEBUG"):
             raise
-        print(f"driftstream: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _print_error(f"driftstream: failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
+    return EXIT_INTERRUPTED if status == EXIT_OK and stop.interrupted else status
 
 
 if __name__ == "__main__":

@@ -12,9 +12,13 @@ receives the decoder and a calibrated prototype monitor once, pickled; then it a
 on a pipe, one reply per request, in order. Only a batch is left in flight (`submit`, later
 `collect`); every other request waits for its reply, and the loop collects before it sends one.
 The child ignores SIGINT and SIGTERM (the parent finishes the batch and checkpoints, which needs
-the child) and exits when the pipe closes: when the parent closes it or dies. A child that dies
-or raises is a MonitorHostError in the parent, fatal like any unexpected error of the loop: the
-restart resumes from the last checkpoint.
+the child) and exits when the pipe closes: when the parent closes it or dies. It does so from its
+first instruction: the parent blocks both signals while it starts the child, which inherits the
+blocked mask through fork and exec and holds them pending until `serve` has set them to be
+ignored (a Ctrl-C reaches the whole process group, the child included, and the child's start-up
+of a few seconds is a wide window). A child that dies or raises is a MonitorHostError in the
+parent, fatal like any unexpected error of the loop: the restart resumes from the last
+checkpoint.
 
 InlineMonitorHost does the same work in the caller's process, synchronously: for tests, and for
 `monitor_process: false` (one-core machines, debugging).
@@ -28,6 +32,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -42,7 +47,10 @@ from driftstream.streamer.sources.base import Partition, RawBatch
 
 log = structlog.get_logger(__name__)
 
-Work = tuple[Partition, int, list[bytes]]  # partition, first index, lines
+#: what stops the service; the parent handles them, the child ignores them
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+Work = tuple[Partition, int, list[bytes], dict[int, str]]  # partition, first index, lines, damaged
 
 
 class MonitorHostError(RuntimeError):
@@ -71,10 +79,10 @@ class PartitionMonitors:
 
     def process(self, work: Sequence[Work]) -> list[Processed]:
         out = []
-        for partition, first_index, lines in work:
+        for partition, first_index, lines, damaged in work:
             monitor = self.monitors[partition]
             t0 = time.perf_counter()
-            decoded = self.decoder.decode(lines, first_index)
+            decoded = self.decoder.decode(lines, first_index, damaged)
             events = rejection_events(decoded) + monitor.process(decoded)
             events.sort(key=lambda e: e.record_index if e.record_index is not None else -1)
             out.append(
@@ -99,7 +107,7 @@ class PartitionMonitors:
 
 
 def _work(batches: Sequence[RawBatch]) -> list[Work]:
-    return [(b.meta["partition"], b.first_index, b.lines) for b in batches]
+    return [(b.meta["partition"], b.first_index, b.lines, b.damaged) for b in batches]
 
 
 class InlineMonitorHost(MonitorHost):
@@ -166,7 +174,16 @@ class ProcessMonitorHost(MonitorHost):
             name="driftstream-monitor",
             daemon=True,
         )
-        self._process.start()
+        # the child starts with the stop signals blocked (see the module docstring); here they
+        # are only held back until start() returns, then handled as ever. multiprocessing's
+        # resource tracker starts its own process this way (bpo-33613) and unblocks them after:
+        # it is started first, so that its start cannot unblock them under the child's.
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()  # the child's end: its death is EOF here
         self._conn = mine
         if not mine.poll(self.start_timeout):
@@ -260,8 +277,9 @@ def serve(
     setup_logging: Callable[[], None] | None,
 ) -> None:
     """The child: answer requests on `conn` until it closes (see the module docstring)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # discards one pending since the start
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     from driftstream.streamer.runtime.service import settle_heap
 
     if setup_logging is not None:  # a fresh process: the entry point's log set-up

@@ -388,6 +388,8 @@ class ProcessingService:
                 hint="records since the last checkpoint are read again on restart",
             )
         self.summary.seconds = time.perf_counter() - started
+        # a live source never ends: every stop of the live service is one
+        self.summary.interrupted = self.stop.is_set() and not self.source.exhausted
         summary = self.summary.to_event()
         for sink in self.sinks:
             sink.add(summary)

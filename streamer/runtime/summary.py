@@ -17,18 +17,22 @@ class RunSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     events: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    #: a stop (SIGINT, SIGTERM) ended the run before its source did
+    interrupted: bool = False
 
     def to_event(self) -> Event:
-        return Event(
-            EventKind.SUMMARY,
-            extra={
-                "records_read": self.records_read,
-                "records_used": self.records_used,
-                "records_rejected": dict(sorted(self.rejected.items())),
-                "events": dict(sorted(self.events.items())),
-                "seconds": round(self.seconds, 3),
-            },
-        )
+        """The `summary` event; `interrupted: true` only when it was (a run that read its
+        source to the end writes the same summary as before the key existed)."""
+        extra = {
+            "records_read": self.records_read,
+            "records_used": self.records_used,
+            "records_rejected": dict(sorted(self.rejected.items())),
+            "events": dict(sorted(self.events.items())),
+            "seconds": round(self.seconds, 3),
+        }
+        if self.interrupted:
+            extra["interrupted"] = True
+        return Event(EventKind.SUMMARY, extra=extra)
 
 
 def rejection_events(batch: DecodedBatch) -> list[Event]:

@@ -18,6 +18,7 @@ from tests.integration.kafka_live import (
     driftstream,
     keys,
     live_processes,
+    produce,
     read_events,
     reference_events,
     wait_until,
@@ -92,3 +93,30 @@ def test_run_reports_what_replay_reports(
 
     # the checkpointed state saw every record exactly once
     assert setup.checkpoint_docs()[0]["monitor"]["rows_seen"] == reference[-1]["records_used"]
+
+
+def test_a_run_that_could_use_no_record_exits_1_with_one_line(
+    kafka_bootstrap: str, live_baseline: LiveBaseline, tmp_path: Path
+) -> None:
+    """Stopped by SIGTERM (otherwise a clean stop, exit 0) after reading only records it could
+    not use (the wrong topic, the wrong baseline): exit 1, and one line says why."""
+    setup = LiveSetup(
+        kafka_bootstrap, tmp_path, live_baseline.baseline, live_baseline.calibration_cache
+    )
+    setup.create_topics()
+    lines = [b"not json"] * 40 + [b'{"eventVersion":"0"}'] * 10
+    produce(kafka_bootstrap, setup.topic, lines)
+    with live_processes() as procs:
+        run = LiveProcess(setup.config(tmp_path / "events.jsonl"), tmp_path, "run")
+        procs.append(run)
+        wait_until(
+            lambda: setup.checkpoint_offsets().get(0) == len(lines),
+            timeout=120,
+            what="the checkpoint to reach the end of the topic",
+            watch=[run],
+        )
+        assert run.terminate() == 1, run.log()[-3000:]
+    assert run.log().splitlines()[-1] == (
+        "driftstream: failed: no record could be used: 50 read, 50 rejected "
+        "(invalid_json 40, not_a_capture 10)"
+    )

@@ -136,5 +136,34 @@ def test_events_file_appends_and_cuts_a_half_written_line(tmp_path: Path) -> Non
     assert [json.loads(line)["record_index"] for line in path.read_text().splitlines()] == [1, 2]
     fresh = EventsFileSink(path)  # replay's default still starts the file afresh
     fresh.setup()
+    fresh.flush()  # processing started
     fresh.close()
     assert path.read_bytes() == b""
+
+
+def test_events_file_is_replaced_only_when_processing_starts(tmp_path: Path) -> None:
+    """A run that fails or is stopped during set-up leaves the last run's events as they were
+    (the loop's first flush, after its first batch, is when the file is replaced)."""
+    path = tmp_path / "events.jsonl"
+    earlier = b'{"kind":"drift","record_index":1}\n{"kind":"summary","records_read":9}\n'
+    path.write_bytes(earlier)
+    stopped = EventsFileSink(path)
+    stopped.setup()
+    stopped.close()
+    assert path.read_bytes() == earlier
+
+    sink = EventsFileSink(path)
+    sink.setup()
+    assert path.read_bytes() == earlier
+    sink.flush()  # the first batch had no events: the file is replaced all the same
+    assert path.read_bytes() == b""
+    sink.add(Event(EventKind.DRIFT, record_index=7))
+    sink.flush()
+    sink.close()
+    assert [json.loads(line)["record_index"] for line in path.read_text().splitlines()] == [7]
+
+
+def test_events_file_setup_names_a_file_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "events.jsonl").mkdir()
+    with pytest.raises(OSError, match=r"events\.jsonl"):
+        EventsFileSink(tmp_path / "events.jsonl").setup()

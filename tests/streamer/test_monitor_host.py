@@ -3,8 +3,11 @@ inline host, keeps state per partition, reports its own death, and warms up befo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,6 +30,7 @@ from tests.streamer.live_doubles import small_monitor
 
 P0 = Partition("captures", 0)
 P1 = Partition("captures", 1)
+START_LIMIT = 120  # seconds; a start takes a few on a loaded machine
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +140,45 @@ def test_a_dead_child_is_a_monitor_host_error_naming_its_exit(
     with pytest.raises(MonitorHostError, match=r"exited.*-9"):  # at the send or at the reply
         process_host.submit(batches(P0, drifting(4))[:1])
         process_host.collect()
+
+
+def test_stop_signals_while_the_child_starts_do_not_kill_it(
+    parts: tuple[CaptureDecoder, Monitor],
+) -> None:
+    """A Ctrl-C reaches the whole process group, the monitor process included, and it may come
+    while that process is still starting (importing, unpickling, warming up: seconds). SIGINT
+    and SIGTERM sent to it from its first moment on, until it is ready, change nothing. (Before,
+    the first one killed it, and the parent then hung writing it its work: START_LIMIT.)"""
+    host = ProcessMonitorHost(*parts)
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            host.start()
+        except BaseException as exc:  # reported by the assertion below
+            failed.append(exc)
+
+    starter = threading.Thread(target=start, daemon=True)  # a failed start may hang for good
+    starter.start()
+    sent = 0
+    deadline = time.monotonic() + START_LIMIT
+    while starter.is_alive() and time.monotonic() < deadline:
+        pid = host.pid
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):  # it died: the start fails
+                os.kill(pid, signal.SIGINT)
+                os.kill(pid, signal.SIGTERM)
+                sent += 1
+        starter.join(0.005)
+    assert not starter.is_alive(), f"the monitor process did not start in {START_LIMIT} s"
+    try:
+        assert failed == [], failed
+        assert sent > 0  # signals did land while it started
+        host.open(P0, None)
+        done = run(host, batches(P0, drifting(7)))
+        assert sum(p.n_records for p in done) == 3000
+    finally:
+        host.close()
 
 
 def test_an_error_in_the_child_is_a_monitor_host_error(process_host: ProcessMonitorHost) -> None:

@@ -181,3 +181,63 @@ def test_usage_errors_exit_2_with_one_line(
     assert len(lines) == 1, done.stderr
     assert message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_a_damaged_file_is_one_rejection_and_the_replay_goes_on(
+    baseline_dir: Path, tmp_path: Path
+) -> None:
+    """A truncated .jsonl.gz between two good files: its readable records are used, the rest
+    is one `damaged_file` rejection naming the file and line, and the next file is read. No
+    rejection quotes the records unless `decode.rejection_excerpts` asks for it."""
+    lines = list(capture_lines(Scenario("damaged-file", 6000)))
+    secret = b'{"captureData": {"endpointInput": {"data": "Ada Lovelace", "encoding": "XML"}}}'
+    lines[5000] = secret
+    hours = [tmp_path / "capture" / "2026" / "11" / "01" / h for h in ("00", "01", "02")]
+    for hour in hours:
+        hour.mkdir(parents=True)
+    (hours[0] / "a.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines[:2000]) + b"\n"))
+    broken = gzip.compress(b"\n".join(lines[2000:4000]) + b"\n")
+    (hours[1] / "b.jsonl.gz").write_bytes(broken[: len(broken) // 2])
+    (hours[2] / "c.jsonl").write_bytes(b"\n".join(lines[4000:]) + b"\n")
+    (tmp_path / "excerpts.yaml").write_text("decode: {rejection_excerpts: true}\n")
+
+    runs = {}
+    for name, extra in (("plain", []), ("excerpts", ["--config", "excerpts.yaml"])):
+        done = cli(
+            "replay",
+            "capture",
+            "--baseline",
+            str(baseline_dir),
+            "--events-out",
+            f"{name}.jsonl",
+            "--metrics-port",
+            "0",
+            *extra,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        runs[name] = read_events(tmp_path / f"{name}.jsonl")
+
+    events = runs["plain"]
+    rejected = [e for e in events if e["kind"] == "rejected"]
+    damaged, bad_record = rejected
+    readable = damaged["record_index"] - 2000  # whole lines read from the truncated file
+    assert 100 < readable < 2000
+    assert damaged["reason"] == "damaged_file"
+    assert damaged["detail"].startswith(
+        "capture/2026/11/01/01/b.jsonl.gz: truncated gzip data (the stream ends before its "
+        f"end marker) at line {readable + 1} (uncompressed byte "
+    )
+    # record indices count every line read: the damaged rest is one, then c.jsonl follows
+    assert bad_record["record_index"] == 2000 + readable + 1 + 1000
+    assert bad_record["reason"] == "unsupported_encoding"
+    assert bad_record["detail"] == "endpointInput encoding is not CSV, JSON or BASE64"
+    summary = events[-1]
+    assert summary["records_read"] == 2000 + readable + 1 + 2000
+    assert summary["records_used"] == summary["records_read"] - 2
+    assert summary["records_rejected"] == {"damaged_file": 1, "unsupported_encoding": 1}
+    assert "Lovelace" not in (tmp_path / "plain.jsonl").read_text()
+
+    quoted = [e for e in runs["excerpts"] if e["kind"] == "rejected"]
+    assert quoted[0] == damaged  # a file's damage quotes nothing either way
+    assert quoted[1]["detail"] == bad_record["detail"] + ": 'XML'"

@@ -140,6 +140,7 @@ def reference(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> list[
     assert summary["records_read"] == SCENARIO.n_records
     assert summary["records_used"] == SCENARIO.n_records - len(DAMAGED)
     assert summary["records_rejected"] == dict(Counter(r for _, r in DAMAGED.values()))
+    assert "interrupted" not in summary  # read to the end
     return events
 
 
@@ -230,7 +231,7 @@ def test_resume_after_sigint_writes_the_events_of_one_run(
     inputs: Inputs, reference: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     events_out = tmp_path / "events.jsonl"
-    assert _interrupt(inputs, events_out, signal.SIGINT) == 0
+    assert _interrupt(inputs, events_out, signal.SIGINT) == 130  # as shells report a Ctrl-C
     # stopped, not finished: the checkpoint stays for --resume, after the run's summary
     assert resume.checkpoint_dir(events_out).is_dir()
     offset = _checkpointed(inputs, events_out)
@@ -238,6 +239,7 @@ def test_resume_after_sigint_writes_the_events_of_one_run(
     stopped = _events(events_out)[-1]
     assert stopped["kind"] == "summary"
     assert stopped["records_read"] == offset
+    assert stopped["interrupted"] is True
 
     done = _resume(inputs, events_out)
     assert done.returncode == 0, done.stderr
