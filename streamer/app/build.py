@@ -58,7 +58,7 @@ from driftstream.streamer.app.config import Config, ConfigError
 from driftstream.streamer.app.logging import configure_logging
 from driftstream.streamer.checkpoint.base import CheckpointStore, CheckpointUnavailableError
 from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
-from driftstream.streamer.decode.base import FeatureLayout
+from driftstream.streamer.decode.base import FeatureLayout, RejectReason
 from driftstream.streamer.decode.capture import CaptureDecoder, DecodeOptions
 from driftstream.streamer.runtime.base import MonitorHost
 from driftstream.streamer.runtime.host import InlineMonitorHost, ProcessMonitorHost
@@ -100,6 +100,7 @@ def build_decoder(config: Config, baseline: Baseline) -> CaptureDecoder:
             max_record_bytes=config.decode.max_record_bytes,
             output_key=config.decode.output_key,
             instance_key=config.decode.instance_key,
+            rejection_excerpts=config.decode.rejection_excerpts,
         ),
     )
 
@@ -151,6 +152,8 @@ def build_core(config: Config, *, monitor_process: bool) -> Core:
         config.endpoint,
         port=config.metrics.port if config.metrics.enabled else None,
         host=config.metrics.host,
+        event_labels=prototype.event_labels(),
+        reasons=[reason.value for reason in RejectReason],
     )
     return Core(baseline, decoder, host, metrics, LiveMetrics(config.endpoint, metrics.registry))
 
@@ -467,8 +470,8 @@ class OutputSinks:
             self.cloudwatch.watch(lambda: [m.current for m in reader()])
 
 
-def _client_factory(service: str, settings: AwsSettings) -> Any:
-    return lambda: aws.client(service, settings)
+def _client_factory(service: str, settings: AwsSettings, **options: Any) -> Any:
+    return lambda: aws.client(service, settings, **options)
 
 
 def build_target(settings: TargetSettings, config: Config) -> SignalTarget:
@@ -543,7 +546,9 @@ def build_output_sinks(
             config.endpoint,
             [f.name for f in decoder.baseline.features],
             decoder.layout.numeric,
-            _client_factory("cloudwatch", config.aws),
+            # the sink builds and checks its data itself (names, values, dimensions, sizes);
+            # botocore's validation would double the sender's CPU, taken from the loop's GIL
+            _client_factory("cloudwatch", config.aws, parameter_validation=False),
             registry=registry,
         )
     if config.sinks.signals:

@@ -45,6 +45,12 @@ class DecodeSettings(_Frozen):
     max_record_bytes: int = Field(1_048_576, gt=0)
     output_key: str | None = None
     instance_key: str = "features"
+    rejection_excerpts: bool = Field(
+        False,
+        description="quote up to ~40 characters of the offending text in each rejection's "
+        "detail (debugging only: captured data may be personal); by default a detail says "
+        "what was wrong and where, never the record's content",
+    )
 
 
 class MetricsSettings(_Frozen):
