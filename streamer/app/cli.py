@@ -297,22 +297,15 @@ def _capture_source(
     stop: threading.Event | None = None,
 ) -> CaptureObjectsSource:
     """A local file or folder, or s3://bucket/prefix (boto3 is imported only for the latter)."""
-    from driftstream.streamer.sources.files import FileSource
+    from driftstream.streamer.sources.s3 import capture_source
 
-    max_line_bytes = config.decode.max_record_bytes
-    if spec.startswith("s3://"):
-        from driftstream.streamer.sources.s3 import capture_source
-
-        return capture_source(
-            spec,
-            config.aws,
-            max_line_bytes=max_line_bytes,
-            batch_size=batch_size,
-            speed=speed,
-            stop=stop,
-        )
-    return FileSource(
-        Path(spec), max_line_bytes=max_line_bytes, batch_size=batch_size, speed=speed, stop=stop
+    return capture_source(
+        spec,
+        config.aws,
+        max_line_bytes=config.decode.max_record_bytes,
+        batch_size=batch_size,
+        speed=speed,
+        stop=stop,
     )
 
 
