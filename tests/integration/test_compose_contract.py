@@ -36,6 +36,7 @@ import yaml
 
 from driftstream.detectors.baseline import load_baseline
 from driftstream.streamer.app.demo import write_demo_baseline
+from tests import services
 from tests.integration.conftest import LiveBaseline
 from tests.integration.kafka_live import (
     DRIFTSTREAM,
@@ -278,6 +279,62 @@ def test_a_fresh_clone_has_every_path_the_compose_file_mounts() -> None:
                 check=True,
             ).stdout
             assert tracked, f"{name}: ./{source} (at {target}) is not in the repository"
+
+
+def test_grafana_is_provisioned_with_the_prometheus_datasource_and_the_dashboard() -> None:
+    grafana = COMPOSE["services"]["grafana"]
+    mounts = _mounts(grafana)
+    provisioning = REPO_ROOT / mounts["/etc/grafana/provisioning"]
+    assert "3000:3000" in grafana["ports"]
+    assert all(v.endswith(":ro") for v in grafana["volumes"])
+    # the datasource is the compose file's Prometheus, at the port it listens on
+    (datasource,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())[
+        "datasources"
+    ]
+    assert datasource["type"] == "prometheus" and datasource["isDefault"]
+    host, port = datasource["url"].removeprefix("http://").split(":")
+    assert f"{port}:{port}" in COMPOSE["services"][host]["ports"]
+    # the dashboard provider reads a mounted folder that holds the dashboard
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "driftstream.yml").read_text())[
+        "providers"
+    ]
+    folder = REPO_ROOT / mounts[provider["options"]["path"]]
+    dashboard = json.loads((folder / "driftstream.json").read_text())
+    assert dashboard["uid"] == "driftstream"
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home == provider["options"]["path"] + "/driftstream.json"
+
+
+def test_prometheus_loads_the_alert_rules_for_the_job_it_scrapes(tmp_path: Path) -> None:
+    """The rule files examples/prometheus.yml names are mounted from deploy/prometheus/, the
+    rules select the job it scrapes, and promtool accepts the config with the rules (the
+    container's paths under a temporary root)."""
+    prometheus = COMPOSE["services"]["prometheus"]
+    mounts = _mounts(prometheus)
+    assert all(v.endswith(":ro") for v in prometheus["volumes"])
+    rule_files = PROMETHEUS["rule_files"]
+    assert [mounts[path] for path in rule_files] == ["deploy/prometheus/rules.yml"]
+    job = PROMETHEUS["scrape_configs"][0]["job_name"]
+    rules = (REPO_ROOT / "deploy" / "prometheus" / "rules.yml").read_text()
+    assert f'up{{job="{job}"}}' in rules
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        services.unavailable("promtool not on PATH (scripts/prometheus.sh install)")
+    for target, source in mounts.items():
+        inside = tmp_path / target.lstrip("/")
+        inside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO_ROOT / source, inside)
+    config = {**PROMETHEUS, "rule_files": [str(tmp_path / p.lstrip("/")) for p in rule_files]}
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    checked = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert re.search(r"SUCCESS: [1-9]\d* rules found", checked.stdout), checked.stdout
 
 
 def test_the_service_starts_only_after_the_baseline_step_succeeded() -> None:
