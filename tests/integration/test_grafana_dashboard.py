@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -22,13 +21,8 @@ from typing import Any
 
 import pytest
 
-from driftstream.detectors.baseline import build_baseline
-from driftstream.streamer.app.build import build_replay
-from driftstream.streamer.app.config import Config
-from driftstream.streamer.app.demo import demo_changes
-from driftstream.streamer.sources.memory import IterSource
-from driftstream.streamer.sources.synthetic import Scenario, capture_lines, training_csv
 from tests import services
+from tests.integration.gated_replay import POLL_TIMEOUT_S, gated_replay
 
 pytestmark = [pytest.mark.integration]
 
@@ -52,9 +46,6 @@ VARIABLES = {
     "__interval": "15s",
     "__range": "1h",
 }
-CHANGE_AT = 4_000
-GATE_TIMEOUT_S = 300.0  # a bound, never waited out when the test passes
-POLL_TIMEOUT_S = 120.0  # generous: Prometheus scrapes every second, the machine may be loaded
 
 
 def _panel_queries() -> Iterator[tuple[str, str, str]]:
@@ -160,44 +151,11 @@ def test_every_query_returns_data_from_prometheus_after_a_replay_with_drift(
 ) -> None:
     """The replay's input is held back until Prometheus scraped the counters at 0, so the drift
     shows in increase() (the annotations) however slow the machine."""
-    training = tmp_path / "training.csv"
-    training.write_text(training_csv(20_000, seed=1))
-    build_baseline(training, tmp_path / "b", label_column="prediction")
-    port = services.free_port()
-    target = f"127.0.0.1:{port}"
-    config = Config.model_validate(
-        {
-            "endpoint": ENDPOINT,
-            "baseline": str(tmp_path / "b"),
-            "detectors": {"calibration": {"samples": 20_000, "cache_dir": str(tmp_path / "cal")}},
-            "metrics": {"host": "127.0.0.1", "port": port},
-        }
-    )
-    lines = list(capture_lines(Scenario(ENDPOINT, 11_000, demo_changes(CHANGE_AT), seed=5)))
-    lines[CHANGE_AT + 100] = b"{not json"
-    drift_may_start, may_end = threading.Event(), threading.Event()
-
-    def held_back() -> Iterator[bytes]:
-        yield from lines[:CHANGE_AT]
-        drift_may_start.wait(GATE_TIMEOUT_S)
-        yield from lines[CHANGE_AT:]
-        may_end.wait(GATE_TIMEOUT_S)
-
-    run = build_replay(
-        config,
-        IterSource(held_back(), batch_size=1_000),
-        [],
-        checkpoint_dir=tmp_path / "checkpoint",
-        metrics_required=True,
-    )
-    prom = prometheus_server([target])
-    loop = threading.Thread(target=run.service.run, name="replay")
-    loop.start()
-    try:
-        prom.wait_until_up(target, timeout=60)
+    with gated_replay(tmp_path, prometheus_server, ENDPOINT) as replay:
+        prom = replay.prom
         drift = f'driftstream_events_total{{endpoint="{ENDPOINT}",kind="drift"}}'
         assert _poll_until_data(prom, {("gate", "", drift)}) == set(), "counters never scraped"
-        drift_may_start.set()
+        replay.drift_may_start.set()
         queries = {*_panel_queries(), *_annotation_queries()}
         expected = {q for q in queries if q[:2] not in EMPTY_IN_A_REPLAY}
         assert {q[:2] for q in queries} >= set(EMPTY_IN_A_REPLAY)  # the list names real queries
@@ -209,12 +167,6 @@ def test_every_query_returns_data_from_prometheus_after_a_replay_with_drift(
             label, selector = _label_values(_variables()[name])
             values = _series_label_values(prom, label, _substitute(selector))
             assert VARIABLES[name] in values, f"variable {name}: {values}"
-    finally:
-        drift_may_start.set()
-        may_end.set()
-        loop.join(GATE_TIMEOUT_S)
-        run.close()
-    assert not loop.is_alive()
 
 
 def _query(prom: services.PrometheusServer, title: str, ref: str, promql: str) -> list[Any]:

@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from driftstream.detectors.baseline import build_baseline
-from driftstream.streamer.app.build import build_replay
-from driftstream.streamer.app.config import Config
-from driftstream.streamer.app.demo import demo_changes
-from driftstream.streamer.sources.memory import IterSource
 from driftstream.streamer.sources.synthetic import Change, Scenario, capture_lines, training_csv
 from tests import services
+from tests.integration.gated_replay import gated_replay, poll
 
 DRIFTSTREAM = str(Path(sys.executable).parent / "driftstream")
 
@@ -99,58 +94,25 @@ def test_the_first_drift_of_a_replay_shows_in_increase(
     scraped the counters at 0, so the order is certain however slow the machine: the first drift
     and the first rejection then show in `increase()`, and `driftstream_drift_score > 1` finds
     exactly the breached checks, share checks (completeness) included."""
-    training = tmp_path / "training.csv"
-    training.write_text(training_csv(20_000, seed=1))
-    build_baseline(training, tmp_path / "b", label_column="prediction")
-    port = services.free_port()
-    target = f"127.0.0.1:{port}"
-    config = Config.model_validate(
-        {
-            "endpoint": "first",
-            "baseline": str(tmp_path / "b"),
-            "detectors": {"calibration": {"samples": 20_000, "cache_dir": str(tmp_path / "cal")}},
-            "metrics": {"host": "127.0.0.1", "port": port},
-        }
-    )
-    lines = list(capture_lines(Scenario("first", 11_000, demo_changes(CHANGE_AT), seed=5)))
-    lines[CHANGE_AT + 100] = b"{not json"
-    drift_may_start, may_end = threading.Event(), threading.Event()
-
-    def held_back() -> Iterator[bytes]:
-        yield from lines[:CHANGE_AT]
-        drift_may_start.wait(GATE_TIMEOUT_S)
-        yield from lines[CHANGE_AT:]
-        may_end.wait(GATE_TIMEOUT_S)
-
-    run = build_replay(
-        config,
-        IterSource(held_back(), batch_size=1_000),
-        [],
-        checkpoint_dir=tmp_path / "checkpoint",
-        metrics_required=True,
-    )
-    prom = prometheus_server([target])
-    loop = threading.Thread(target=run.service.run, name="replay")
-    loop.start()
-    try:
-        prom.wait_until_up(target, timeout=60)
+    with gated_replay(tmp_path, prometheus_server, "first") as replay:
+        prom = replay.prom
         # every drift counter of age was scraped at 0 while no drifted record could be read
         age = 'driftstream_events_total{endpoint="first",kind="drift",feature="age"}'
-        before = _poll(prom, age, bool)
+        before = poll(prom, age, bool)
         assert before, "no drift counter of age was scraped before the first drift"
         assert {s["metric"]["detector"] for s in before} >= {"adwin", "page_hinkley"}
         assert all(float(s["value"][1]) == 0 for s in before)
         rejected = 'driftstream_records_rejected_total{endpoint="first",reason="invalid_json"}'
         assert [float(s["value"][1]) for s in prom.query(rejected)] == [0]
 
-        drift_may_start.set()
-        increase = _poll(prom, f"sum(increase({age}[5m])) >= 1", bool)
+        replay.drift_may_start.set()
+        increase = poll(prom, f"sum(increase({age}[5m])) >= 1", bool)
         assert increase, "increase() never saw the first drift of age"
-        assert _poll(prom, f"increase({rejected}[5m]) >= 1", bool), "nor the first rejection"
+        assert poll(prom, f"increase({rejected}[5m]) >= 1", bool), "nor the first rejection"
 
         # 10,000 records processed (the loop may hold the last batch read): per reading, the
         # score's verdict minus the active gauge, both from the same scrape, is 0
-        assert _poll(prom, "up", lambda _: _read(prom) >= 10_000)
+        assert poll(prom, "up", lambda _: _read(prom) >= 10_000)
         verdicts = (
             '(driftstream_drift_score{endpoint="first"} > bool 1) - on(feature, detector) '
             'driftstream_drift_active{endpoint="first"}'
@@ -160,31 +122,6 @@ def test_the_first_drift_of_a_replay_shows_in_increase(
         assert {float(s["value"][1]) for s in differences} == {0.0}, differences
         breached = prom.query('driftstream_drift_score{endpoint="first"} > 1')
         assert ("session_seconds", "completeness_check") in _checks(breached)
-    finally:
-        drift_may_start.set()
-        may_end.set()
-        loop.join(GATE_TIMEOUT_S)
-        run.close()
-    assert not loop.is_alive()
-
-
-CHANGE_AT = 4_000
-GATE_TIMEOUT_S = 300.0  # a bound, never waited out when the test passes
-POLL_TIMEOUT_S = 120.0  # generous: Prometheus scrapes every second, the machine may be loaded
-
-
-def _poll(
-    prom: services.PrometheusServer,
-    promql: str,
-    done: Callable[[list[dict[str, Any]]], bool],
-) -> list[dict[str, Any]]:
-    """Query until `done(result)`, for at most POLL_TIMEOUT_S; the last result either way."""
-    deadline = time.monotonic() + POLL_TIMEOUT_S
-    result = prom.query(promql)
-    while not done(result) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        result = prom.query(promql)
-    return result
 
 
 def _read(prom: services.PrometheusServer) -> float:
