@@ -340,6 +340,11 @@ class ADWIN(DriftDetector):
         """ε of that cut."""
         return self._read()[1]
 
+    @property
+    def samples(self) -> int:
+        """The window's width: the values ADWIN still holds."""
+        return int(self._fstate[_WIDTH])
+
     def _read(self) -> tuple[float, float]:
         if self._reading is None:
             self._reading = _most_significant_cut(
@@ -680,6 +685,11 @@ class RiverADWIN(DriftDetector):
     def threshold(self) -> float:
         """As ADWIN's."""
         return self._read()[1]
+
+    @property
+    def samples(self) -> int:
+        """river's window width."""
+        return int(self._river.width)
 
     def _read(self) -> tuple[float, float]:
         if self._drift_detected:

@@ -18,7 +18,8 @@ alarm per detector, not one per record.
 
 Readings: every detector exposes `statistic` and `threshold`, what it compares right now (an alarm
 is `statistic > threshold`), NaN while undefined (too few values since the last reset, and right
-after an alarm). Metrics read them after every batch, so they must be cheap to read. Window
+after an alarm), and `samples`, how many values the statistic rests on. Metrics and the report's
+trace read them after every batch and every `hop` rows, so they must be cheap to read. Window
 checks (detectors/window_checks.py) expose the same readings through `WindowCheck`.
 
 New detectors are registered in detectors/registry.py; tests/detectors/test_contract.py runs the
@@ -73,6 +74,12 @@ class DriftDetector(ABC):
     @abstractmethod
     def threshold(self) -> float:
         """What `statistic` must exceed for an alarm; NaN while undefined."""
+
+    @property
+    @abstractmethod
+    def samples(self) -> int:
+        """The values `statistic` rests on: those seen since the last reset, or the part of them
+        the detector still holds (ADWIN's window)."""
 
     @abstractmethod
     def update(self, x: float) -> None:
@@ -147,8 +154,8 @@ class WindowCheck(Protocol[Window_contra]):
     window's type depends on the feature: detectors/window_checks.py); the check returns its
     result, or None when the window cannot be judged (too few values). `name` labels its
     events and metrics, `kind` is the kind of its events; `statistic` and `threshold` are the
-    values of its last result (NaN before the first), what metrics read, as they read a
-    DriftDetector's.
+    values of its last result (NaN before the first), `samples` the values it was computed from
+    (0 before the first), what metrics read, as they read a DriftDetector's.
     """
 
     @property
@@ -161,6 +168,8 @@ class WindowCheck(Protocol[Window_contra]):
     def statistic(self) -> float: ...
     @property
     def threshold(self) -> float: ...
+    @property
+    def samples(self) -> int: ...
     def evaluate(self, window: Window_contra, /) -> CheckResult | None: ...
 
 

@@ -13,14 +13,20 @@ alarm parameter calibrated (detectors/calibration.py). Per feature: the window c
 drift.
 
 What metrics read (`view()`, a copy made per batch): the latest (statistic, threshold) of every
-detector and evaluated window check, the breached checks, and the numeric values of the batch
-just processed, summarised per feature (CloudWatch's `feature_data_*`).
+detector and evaluated window check, the samples behind each and when each was last computed
+(wall clock: the verdict's age on a dashboard), the breached checks, and the numeric values of
+the batch just processed, summarised per feature (CloudWatch's `feature_data_*`).
+
+What the report reads (`report_data()`, once at the end of a run): every reading every `hop`
+rows (detectors/trace.py, bounded), and the distribution of the last window's values against
+the baseline's, per feature.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
-from driftstream.detectors import registry
+from driftstream.detectors import recent, registry
 from driftstream.detectors.base import CheckResult, DriftDetector, WindowCheck
 from driftstream.detectors.baseline.model import Baseline, FeatureBaseline
 from driftstream.detectors.calibration import (
@@ -43,6 +49,7 @@ from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.retrain import Evidence, RetrainPolicy
 from driftstream.detectors.settings import DetectorSettings
 from driftstream.detectors.state import MonitorStateDocument, StateError, parse
+from driftstream.detectors.trace import Trace
 from driftstream.detectors.window_checks import (
     NumericWindow,
     categorical_checks,
@@ -134,6 +141,10 @@ class MonitorView:
     records: int = 0
     #: that batch's values per numeric feature, for the features that had any
     values: dict[str, ValueSummary] = field(default_factory=dict)
+    #: the values each reading in `current` rests on
+    samples: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: when each reading in `current` was last computed (time.time() of its batch)
+    evaluated_at: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 @dataclass
@@ -292,8 +303,16 @@ class Monitor:
         #: latest (statistic, threshold) per (feature, detector), replaced after every batch
         #: (never changed in place: readers on other threads keep a consistent copy)
         self.current: dict[tuple[str, str], Reading] = {}
+        self.samples: dict[tuple[str, str], int] = {}
+        self.evaluated_at: dict[tuple[str, str], float] = {}
+        self._evaluated: set[tuple[str, str]] = set()
+        #: the wall clock of `evaluated_at` (the age of a verdict on dashboards); nothing else
+        #: here reads the time
+        self.clock: Callable[[], float] = time.time
         self._records = 0
         self._values: dict[str, ValueSummary] = {}
+        #: readings every `hop` rows for the report (not checkpointed: it covers this run)
+        self.trace = Trace(settings.trace_points)
 
     # -- construction ---------------------------------------------------------------------
 
@@ -337,13 +356,16 @@ class Monitor:
         n_rows = int(batch.row_record.shape[0])
         self._records = batch.n_records
         self._values = summarise_values(batch.numeric, self.numeric_columns)
+        self._evaluated = set()
         if n_rows == 0:
             return []
         first_row = self.state.rows_seen
-        events = self._run_sequential(batch, first_row)
+        events = self._run_sequential(batch, first_row, n_rows)
         events.extend(self._run_windows(batch, first_row, n_rows))
         self.state.rows_seen += n_rows
-        self.current = self._readings()
+        self.current, self.samples = self._readings()
+        now = self.clock()
+        self.evaluated_at.update((key, now) for key in self._evaluated)
         events.sort(key=self._event_order)
         return events
 
@@ -356,20 +378,40 @@ class Monitor:
             DETECTOR_ORDER.index(e.detector) if e.detector in DETECTOR_ORDER else 99,
         )
 
-    def _run_sequential(self, batch: RowBatch, first_row: int) -> list[Event]:
+    def _run_sequential(self, batch: RowBatch, first_row: int, n_rows: int) -> list[Event]:
+        """Every sequential detector over the batch's values; while the trace is on, fed in
+        pieces that end at the `hop` boundaries, where the trace takes their readings (the
+        alarms are the same however the values are cut)."""
         events: list[Event] = []
+        ends = self._hop_ends(first_row, n_rows) if self.trace.enabled else []
         for seq in self._sequential:
             col = batch.numeric[:, seq.column]
             present = ~np.isnan(col)
             rows = np.flatnonzero(present) if not present.all() else None
             values = col if rows is None else col[rows]
+            if values.shape[0]:
+                self._evaluated.update((seq.name, det.name) for det in seq.detectors)
             z = standardise(values, seq.mean, seq.scale, self.settings.clip_sigma)
+            # values before each hop boundary, then all of them
+            cuts = ends if rows is None else np.searchsorted(rows, ends).tolist()
             for det in seq.detectors:
-                hits = det.update_many(z)
-                if hits.shape[0]:
-                    positions = hits if rows is None else rows[hits]
-                    events.extend(self._alarms(seq.name, det, positions, batch, first_row))
+                start = 0
+                for i, stop in enumerate([*cuts, z.shape[0]]):
+                    if stop > start:
+                        hits = det.update_many(z[start:stop]) + start
+                        if hits.shape[0]:
+                            positions = hits if rows is None else rows[hits]
+                            events.extend(self._alarms(seq.name, det, positions, batch, first_row))
+                        start = stop
+                    if i < len(ends):
+                        record = int(batch.row_record[ends[i] - 1])
+                        self.trace.add((seq.name, det.name), record, det.statistic, det.threshold)
         return events
+
+    def _hop_ends(self, first_row: int, n_rows: int) -> list[int]:
+        """Batch rows before each `hop` boundary the batch reaches (1 = after its first row)."""
+        first = (first_row // self.hop + 1) * self.hop
+        return list(range(first - first_row, n_rows + 1, self.hop))
 
     def _alarms(
         self,
@@ -447,6 +489,9 @@ class Monitor:
             results.extend(_evaluate(num_checks, window))
         for j, cat_checks in enumerate(self._categorical_checks):
             results.extend(_evaluate(cat_checks, self._codes[j].window(categorical[:, j])))
+        for r in results:
+            self._evaluated.add((r.feature, r.detector))
+            self.trace.add((r.feature, r.detector), record, r.value, r.threshold)
         events = self._breaches(results, record, time, event_id)
         signal = self.policy.observe(row, record, time, self._drifted(row, record))
         if signal is not None:
@@ -496,17 +541,20 @@ class Monitor:
 
     # -- readings and state ---------------------------------------------------------------
 
-    def _readings(self) -> dict[tuple[str, str], Reading]:
+    def _readings(self) -> tuple[dict[tuple[str, str], Reading], dict[tuple[str, str], int]]:
         """(statistic, threshold) of every sequential detector (NaN while undefined) and of
-        every window check evaluated at least once."""
+        every window check evaluated at least once; and the samples behind each."""
         out: dict[tuple[str, str], Reading] = {}
+        samples: dict[tuple[str, str], int] = {}
         for seq in self._sequential:
             for det in seq.detectors:
                 out[(seq.name, det.name)] = (det.statistic, det.threshold)
+                samples[(seq.name, det.name)] = det.samples
         for check in self._window_checks():
             if not math.isnan(check.statistic):
                 out[(check.feature, check.name)] = (check.statistic, check.threshold)
-        return out
+                samples[(check.feature, check.name)] = check.samples
+        return out, samples
 
     def _window_checks(self) -> Iterator[WindowCheck[Any]]:
         for num_checks in self._numeric_checks:
@@ -535,7 +583,29 @@ class Monitor:
             frozenset(self.state.active),
             self._records,
             dict(self._values),
+            dict(self.samples),
+            dict(self.evaluated_at),
         )
+
+    def report_data(self) -> dict[str, Any]:
+        """What the report draws (module docstring): `trace`, the readings every `hop` rows
+        (detectors/trace.py), and `distributions`, the last window's values per feature against
+        the baseline's (detectors/recent.py)."""
+        by_name = {f.name: f for f in self.baseline.features}
+        tail = self._tail
+        numeric = (
+            recent.numeric(by_name[name], tail.numeric[:, j])
+            for j, name in enumerate(self.numeric_columns)
+        )
+        categorical = (
+            recent.categorical(by_name[name], self._codes[j], tail.codes[:, j])
+            for j, name in enumerate(self.categorical_columns)
+        )
+        features = [d for d in (*numeric, *categorical) if d is not None]
+        return {
+            "trace": self.trace.to_json(),
+            "distributions": {"window": tail.rows, "features": features},
+        }
 
     def state_dict(self) -> dict[str, Any]:
         """Everything the monitor has learnt, as JSON-compatible data (NaN written as null)."""
@@ -587,7 +657,7 @@ class Monitor:
             seq.detectors = restored
         self.policy.load_state(doc.policy.model_dump())
         self._tail = tail
-        self.current = self._readings()
+        self.current, self.samples = self._readings()
 
     def _restored_tail(self, doc: MonitorStateDocument) -> _Tail:
         tail, expected = doc.tail, min(doc.rows_seen, self.window)

@@ -205,6 +205,11 @@ class PageHinkley(DriftDetector):
         return self._threshold
 
     @property
+    def samples(self) -> int:
+        """Values seen since the last reset."""
+        return int(self._state[_N])
+
+    @property
     def statistic(self) -> float:
         """m_T − min m_t (increases), max m_t − m_T (decreases), or the larger of the two."""
         s = self._state
@@ -258,6 +263,11 @@ class RiverPageHinkley(DriftDetector):
     def threshold(self) -> float:
         """λ: the hyperparameter, and what `statistic` must exceed."""
         return self._threshold
+
+    @property
+    def samples(self) -> int:
+        """Values seen since the last reset (river's running mean counts them)."""
+        return int(self._river._x_mean.n)
 
     @property
     def statistic(self) -> float:

@@ -62,3 +62,9 @@ class DetectorSettings(_Frozen):
     window: WindowSettings = WindowSettings()
     calibration: CalibrationSettings = CalibrationSettings()
     retrain: RetrainSettings = RetrainSettings()
+    trace_points: int = Field(
+        256,
+        ge=0,
+        le=100_000,
+        description="points kept per feature and check for the report's plots (0: none)",
+    )

@@ -84,6 +84,7 @@ class _Check:
         self.feature = feature
         self._statistic = math.nan
         self._threshold = math.nan
+        self._samples = 0
 
     @property
     def statistic(self) -> float:
@@ -93,8 +94,12 @@ class _Check:
     def threshold(self) -> float:
         return self._threshold
 
-    def _result(self, breached: bool, value: float, threshold: float) -> CheckResult:
-        self._statistic, self._threshold = value, threshold
+    @property
+    def samples(self) -> int:
+        return self._samples
+
+    def _result(self, breached: bool, value: float, threshold: float, samples: int) -> CheckResult:
+        self._statistic, self._threshold, self._samples = value, threshold, samples
         return CheckResult(self.feature, self.name, self.kind, breached, value, threshold)
 
 
@@ -123,6 +128,7 @@ class CompletenessCheck(_Check):
             window.missing > self.max_missing,
             1.0 - window.missing / self.window,
             1.0 - self.max_missing / self.window,
+            self.window,
         )
 
 
@@ -142,7 +148,7 @@ class DataTypeCheck(_Check):
         if n == 0:
             return None
         share = float(np.count_nonzero(present == np.floor(present))) / n
-        return self._result(share < self.minimum, share, self.minimum)
+        return self._result(share < self.minimum, share, self.minimum, int(n))
 
 
 class KolmogorovSmirnovCheck(_Check):
@@ -162,7 +168,7 @@ class KolmogorovSmirnovCheck(_Check):
             return None
         d = window.linf(self.cdf)
         threshold = self.c_alpha * sample_term(n, self.cdf.total)
-        return self._result(d > threshold, d, threshold)
+        return self._result(d > threshold, d, threshold, int(n))
 
 
 class NumericBaselineDriftCheck(_Check):
@@ -184,7 +190,7 @@ class NumericBaselineDriftCheck(_Check):
             return None
         d = window.linf(self.cdf)  # computed once for the `distribution` check too
         value = robust(d, n, m) if self.robust else d
-        return self._result(value > self.maximum, value, self.maximum)
+        return self._result(value > self.maximum, value, self.maximum, int(n))
 
 
 class CategoryCodes:
@@ -242,7 +248,7 @@ class CategoricalValuesCheck(_Check):
         if window.present == 0:
             return None
         inside = float(window.counts[self.domain].sum()) / window.present
-        return self._result(inside < self.minimum, inside, self.minimum)
+        return self._result(inside < self.minimum, inside, self.minimum, window.present)
 
 
 class ChiSquareCheck(_Check):
@@ -266,7 +272,7 @@ class ChiSquareCheck(_Check):
             return None
         statistic, dof = homogeneity_chi2(window.observed, self.expected, MIN_EXPECTED)
         critical = self._critical(dof)
-        return self._result(statistic > critical, statistic, critical)
+        return self._result(statistic > critical, statistic, critical, window.present)
 
     def _critical(self, dof: int) -> float:
         critical = self._criticals.get(dof)
@@ -295,7 +301,7 @@ class CategoricalBaselineDriftCheck(_Check):
         d = categorical_linf(window.observed, self.expected)
         m = float(self.expected.sum())
         value = robust(d, n, m) if self.robust else d
-        return self._result(value > self.maximum, value, self.maximum)
+        return self._result(value > self.maximum, value, self.maximum, n)
 
 
 #: checks whose statistic is a share that breaches *below* its threshold (the minimum share of

@@ -5,17 +5,13 @@ Every metric carries the label `endpoint`; the others are bounded by constructio
 detectors/registry.py and the window checks), `kind` (event kinds) and `reason` (the rejection
 reasons of streamer.decode.base.RejectReason).
 
-| metric | type | labels | meaning |
-|---|---|---|---|
-| driftstream_records_read_total | counter | endpoint | capture lines read, malformed included |
-| driftstream_records_used_total | counter | endpoint | records decoded and monitored |
-| driftstream_records_rejected_total | counter | endpoint, reason | malformed records by reason |
-| driftstream_events_total | counter | endpoint, kind, feature, detector | events emitted |
-| driftstream_drift_statistic | gauge | endpoint, feature, detector | latest statistic (or NaN) |
-| driftstream_drift_threshold | gauge | endpoint, feature, detector | its threshold |
-| driftstream_drift_score | gauge | endpoint, feature, detector | above 1 exactly while breached |
-| driftstream_drift_active | gauge | endpoint, feature, detector | 1 while a check is breached |
-| driftstream_batch_processing_seconds | histogram | endpoint | decode + monitor + sinks per batch |
+Every metric with its type, labels, unit and meaning: docs/metrics.md (one table, checked
+against what /metrics serves by tests/integration/test_metrics_table.py). Served here: records
+read, used and rejected by reason; events; batch processing time; and per (feature, detector)
+the drift gauges: statistic, threshold, breach score, active, the samples behind the statistic
+(`driftstream_drift_samples`) and the age of the verdict (`driftstream_drift_verdict_age_seconds`:
+seconds since the batch that last computed it; no series for a reading restored from a
+checkpoint and not computed since).
 
 Counters exist from start-up at 0 for every label set known then: every rejection reason, and
 every (kind, feature, detector) the monitor can emit (Monitor.event_labels: drift per sequential
@@ -42,7 +38,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -50,11 +47,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.monitor import MonitorView
 from driftstream.detectors.window_checks import LOWER_BOUND_CHECKS
 from driftstream.sinks.base import Sink
 
-StatReader = Callable[[], Mapping[tuple[str, str], tuple[float, float]]]
-ActiveReader = Callable[[], Iterable[tuple[str, str]]]
+ViewReader = Callable[[], MonitorView]
 #: (kind, feature, detector) of the events a monitor can emit (Monitor.event_labels)
 EventLabels = Iterable[tuple[EventKind, str | None, str | None]]
 
@@ -99,39 +96,55 @@ def drift_gauges(extra_labels: Sequence[str] = ()) -> tuple[GaugeMetricFamily, .
         GaugeMetricFamily(
             "driftstream_drift_active", "1 while a window check is breached", labels=labels
         ),
+        GaugeMetricFamily(
+            "driftstream_drift_samples",
+            "Values the statistic rests on (ADWIN's window, Page-Hinkley's since its reset, "
+            "a window check's present values)",
+            labels=labels,
+        ),
+        GaugeMetricFamily(
+            "driftstream_drift_verdict_age_seconds",
+            "Seconds since the statistic was last computed",
+            labels=labels,
+        ),
     )
 
 
 def add_readings(
     families: tuple[GaugeMetricFamily, ...],
     prefix: Sequence[str],
-    current: Mapping[tuple[str, str], tuple[float, float]],
-    breached: Container[tuple[str, str]],
+    view: MonitorView,
     suffix: Sequence[str] = (),
+    *,
+    now: float | None = None,
 ) -> None:
-    """One sample per reading in each of `drift_gauges`' families, labelled
-    prefix + (feature, detector) + suffix."""
-    value, threshold, score, active = families
-    for (feature, detector), (v, t) in sorted(current.items()):
+    """One sample per reading of `view` in each of `drift_gauges`' families, labelled
+    prefix + (feature, detector) + suffix (`view` is a copy: the loop never changes it)."""
+    value, threshold, score, active, samples, age = families
+    now = time.time() if now is None else now
+    for key, (v, t) in sorted(view.current.items()):
+        feature, detector = key
         labels = [*prefix, feature, detector, *suffix]
         value.add_metric(labels, v)
         threshold.add_metric(labels, t)
         score.add_metric(labels, breach_score(v, t, detector))
-        active.add_metric(labels, 1.0 if (feature, detector) in breached else 0.0)
+        active.add_metric(labels, 1.0 if key in view.active else 0.0)
+        if key in view.samples:
+            samples.add_metric(labels, float(view.samples[key]))
+        if key in view.evaluated_at:
+            age.add_metric(labels, max(0.0, now - view.evaluated_at[key]))
 
 
 class DriftCollector(Collector):
-    """Reads the monitor's current statistics when Prometheus scrapes (no copies kept here)."""
+    """Reads the monitor's latest view when Prometheus scrapes (no copies kept here)."""
 
-    def __init__(self, endpoint: str, stats: StatReader, active: ActiveReader) -> None:
+    def __init__(self, endpoint: str, view: ViewReader) -> None:
         self.endpoint = endpoint
-        self._stats = stats
-        self._active = active
+        self._view = view
 
     def collect(self) -> Iterable[Metric]:
         families = drift_gauges()
-        current = dict(self._stats())  # copy: the loop thread may add keys meanwhile
-        add_readings(families, [self.endpoint], current, set(self._active()))
+        add_readings(families, [self.endpoint], self._view())
         return families
 
 
@@ -194,9 +207,9 @@ class PrometheusSink(Sink):
         for reason in reasons:
             self.rejected.labels(self.endpoint, reason)
 
-    def watch(self, stats: StatReader, active: ActiveReader) -> None:
-        """Expose the monitor's live statistics (called once the monitor exists)."""
-        self.registry.register(DriftCollector(self.endpoint, stats, active))
+    def watch(self, view: ViewReader) -> None:
+        """Expose the monitor's live readings (called once the monitor exists)."""
+        self.registry.register(DriftCollector(self.endpoint, view))
 
     def setup(self) -> None:
         if self.port is not None and self._server is None:

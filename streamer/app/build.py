@@ -2,7 +2,8 @@
 ProcessingService (streamer/runtime/service.py) over different sources and sinks.
 
 - `build_core`: baseline, decoder, the calibrated prototype monitor (each partition gets a copy),
-  where decoding and monitoring run (a MonitorHost), and the Prometheus sink;
+  where decoding and monitoring run (a MonitorHost), the Prometheus sink and what monitoring
+  costs (streamer/runtime/cost.py);
 - `LIVE_SOURCES`: the table of live sources, one builder per `sources.<name>` config section,
   each giving the source, its checkpoint store and the sinks that need its connection;
 - `event_sinks` and `build_output_sinks`: the sinks the config names (events file, CloudWatch,
@@ -61,6 +62,7 @@ from driftstream.streamer.checkpoint.directory import DirectoryCheckpointStore
 from driftstream.streamer.decode.base import FeatureLayout, RejectReason
 from driftstream.streamer.decode.capture import CaptureDecoder, DecodeOptions
 from driftstream.streamer.runtime.base import MonitorHost
+from driftstream.streamer.runtime.cost import MonitoringCostCollector
 from driftstream.streamer.runtime.host import InlineMonitorHost, ProcessMonitorHost
 from driftstream.streamer.runtime.metrics import PartitionDriftCollector
 from driftstream.streamer.runtime.service import Cadence, ProcessingService, log_retry
@@ -142,12 +144,6 @@ def build_core(config: Config, *, monitor_process: bool) -> Core:
     decoder = build_decoder(config, baseline)
     prototype = build_monitor(config, baseline)
     host: MonitorHost
-    if monitor_process:
-        host = ProcessMonitorHost(
-            decoder, prototype, setup_logging=functools.partial(configure_logging, "warning")
-        )
-    else:
-        host = InlineMonitorHost(decoder, prototype)
     metrics = PrometheusSink(
         config.endpoint,
         port=config.metrics.port if config.metrics.enabled else None,
@@ -155,6 +151,15 @@ def build_core(config: Config, *, monitor_process: bool) -> Core:
         event_labels=prototype.event_labels(),
         reasons=[reason.value for reason in RejectReason],
     )
+    if monitor_process:
+        host = ProcessMonitorHost(
+            decoder, prototype, setup_logging=functools.partial(configure_logging, "warning")
+        )
+        cost = MonitoringCostCollector(config.endpoint, host.usage)
+    else:
+        host = InlineMonitorHost(decoder, prototype)
+        cost = MonitoringCostCollector(config.endpoint)
+    metrics.registry.register(cost)
     return Core(baseline, decoder, host, metrics, LiveMetrics(config.endpoint, metrics.registry))
 
 
@@ -442,7 +447,7 @@ def build_replay(
         return next(iter(views.values())) if views else MonitorView(0, {}, frozenset())
 
     # the replay's drift gauges, without topic and partition labels (one partition)
-    core.metrics.watch(lambda: view().current, lambda: view().active)
+    core.metrics.watch(view)
     outputs.watch(lambda: service.views().values())
     serve_metrics(core.metrics, config, metrics_required=metrics_required)
     for sink in all_sinks:

@@ -35,6 +35,10 @@ class Processed:
     view: MonitorView  # the partition's monitor readings after this batch
 
 
+class MonitorHostError(RuntimeError):
+    """The monitor process died or failed: the live service cannot go on."""
+
+
 class MonitorStateError(ValueError):
     """A checkpointed monitor state that cannot be restored (other version, other baseline)."""
 
@@ -67,6 +71,11 @@ class MonitorHost(ABC):
     @abstractmethod
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         """Each partition's monitor state (`Monitor.state_dict()`), for a checkpoint."""
+
+    @abstractmethod
+    def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
+        """Each partition's `Monitor.report_data()` (its trace and recent distributions), for
+        the run's summary."""
 
     @abstractmethod
     def drop(self, partition: Partition) -> None:

@@ -40,7 +40,13 @@ import structlog
 
 from driftstream.detectors.monitor import Monitor, MonitorView
 from driftstream.streamer.decode.capture import CaptureDecoder
-from driftstream.streamer.runtime.base import MonitorHost, MonitorStateError, Processed
+from driftstream.streamer.runtime.base import (
+    MonitorHost,
+    MonitorHostError,
+    MonitorStateError,
+    Processed,
+)
+from driftstream.streamer.runtime.cost import ResourceUsage, own_usage
 from driftstream.streamer.runtime.summary import rejection_events
 from driftstream.streamer.runtime.warmup import warm_up
 from driftstream.streamer.sources.base import Partition, RawBatch
@@ -51,10 +57,6 @@ log = structlog.get_logger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 Work = tuple[Partition, int, list[bytes], dict[int, str]]  # partition, first index, lines, damaged
-
-
-class MonitorHostError(RuntimeError):
-    """The monitor process died or failed: the live service cannot go on."""
 
 
 class PartitionMonitors:
@@ -102,6 +104,9 @@ class PartitionMonitors:
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return {p: self.monitors[p].state_dict() for p in partitions}
 
+    def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
+        return {p: self.monitors[p].report_data() for p in partitions}
+
     def drop(self, partition: Partition) -> None:
         self.monitors.pop(partition, None)
 
@@ -138,6 +143,9 @@ class InlineMonitorHost(MonitorHost):
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return self._monitors.states(partitions)
 
+    def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
+        return self._monitors.report_data(partitions)
+
     def drop(self, partition: Partition) -> None:
         self._monitors.drop(partition)
 
@@ -162,6 +170,7 @@ class ProcessMonitorHost(MonitorHost):
         self._conn: Connection | None = None
         self._process: Any = None  # multiprocessing's SpawnProcess
         self._in_flight = 0
+        self._usage: ResourceUsage | None = None
 
     def start(self) -> None:
         if self._conn is not None:
@@ -197,6 +206,11 @@ class ProcessMonitorHost(MonitorHost):
         """The child's process id while it runs."""
         return self._process.pid if self._process is not None else None
 
+    def usage(self) -> ResourceUsage | None:
+        """The child's CPU seconds and peak memory as of its latest reply (streamer/runtime/
+        cost.py); None before it started. Safe from another thread (a scrape)."""
+        return self._usage
+
     def open(self, partition: Partition, state: dict[str, Any] | None) -> MonitorView:
         view: MonitorView = self._call("open", partition, state)
         return view
@@ -216,6 +230,10 @@ class ProcessMonitorHost(MonitorHost):
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         states: dict[Partition, dict[str, Any]] = self._call("states", list(partitions))
         return states
+
+    def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
+        data: dict[Partition, dict[str, Any]] = self._call("report_data", list(partitions))
+        return data
 
     def drop(self, partition: Partition) -> None:
         self._call("drop", partition)
@@ -252,7 +270,7 @@ class ProcessMonitorHost(MonitorHost):
         if self._conn is None:
             raise MonitorHostError("the monitor process is not running")
         try:
-            status, value = self._conn.recv()
+            status, value, self._usage = self._conn.recv()
         except (EOFError, OSError) as exc:
             raise self._died() from exc
         if status == "ok":
@@ -287,7 +305,7 @@ def serve(
     monitors = PartitionMonitors(decoder, prototype)
     warm_up(decoder, prototype)
     settle_heap()
-    conn.send(("ok", None))
+    conn.send(("ok", None, own_usage()))
     while True:
         try:
             op, args = conn.recv()
@@ -297,6 +315,7 @@ def serve(
             "open": monitors.open,
             "process": monitors.process,
             "states": monitors.states,
+            "report_data": monitors.report_data,
             "drop": monitors.drop,
         }
         try:
@@ -306,6 +325,6 @@ def serve(
         except Exception:  # sent to the parent, which stops the service
             reply = ("error", traceback.format_exc())
         try:
-            conn.send(reply)
+            conn.send((*reply, own_usage()))  # what this process cost so far, every time
         except OSError:
             return

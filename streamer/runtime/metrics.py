@@ -1,5 +1,5 @@
-"""The drift gauges of every partition's monitor (metric names: streamer/sources/metrics.py;
-what they mean: sinks/prometheus.py)."""
+"""The drift gauges of every partition's monitor (sinks/prometheus.py: drift_gauges), labelled
+with the partition's topic and number; every metric: docs/metrics.md."""
 
 from __future__ import annotations
 
@@ -27,5 +27,5 @@ class PartitionDriftCollector(Collector):
         for part, view in sorted(dict(self._monitors()).items()):
             # view.current and view.active are copies, never changed
             where = [part.topic, str(part.partition)]
-            add_readings(families, [self.endpoint], view.current, view.active, where)
+            add_readings(families, [self.endpoint], view, where)
         return families

@@ -55,8 +55,13 @@ from driftstream.streamer.checkpoint.base import (
     CheckpointStore,
     CheckpointUnavailableError,
 )
-from driftstream.streamer.runtime.base import MonitorHost, MonitorStateError, Processed
-from driftstream.streamer.runtime.summary import ProgressHook, RunSummary
+from driftstream.streamer.runtime.base import (
+    MonitorHost,
+    MonitorHostError,
+    MonitorStateError,
+    Processed,
+)
+from driftstream.streamer.runtime.summary import ProgressHook, RunSummary, report_keys
 from driftstream.streamer.sources.base import Partition, RawBatch, Source
 from driftstream.streamer.sources.metrics import LiveMetrics
 
@@ -357,11 +362,9 @@ class ProcessingService:
         self._report_lag()
 
     def _report_lag(self) -> None:
-        ends = self.source.end_offsets(list(self._held))
-        for p, end in ends.items():
-            held = self._held.get(p)
-            if held is not None and held.next_offset is not None:
-                self.metrics.set_lag(p, max(0, end - held.next_offset))
+        processed = {p: h.next_offset for p, h in self._held.items() if h.next_offset is not None}
+        for p, lag in self.source.lag(processed).items():
+            self.metrics.set_lag(p, lag)
 
     def _retry(self, operation: str, exc: BaseException, *, wait: bool) -> None:
         """Count and log an infrastructure failure; back off (sleeping, or deferring)."""
@@ -387,6 +390,10 @@ class ProcessingService:
                 detail=str(exc),
                 hint="records since the last checkpoint are read again on restart",
             )
+        try:
+            self.summary.report = report_keys(self.host.report_data(held))
+        except MonitorHostError as exc:
+            log.warning("summary_without_trace", error=str(exc))
         self.summary.seconds = time.perf_counter() - started
         # a live source never ends: every stop of the live service is one
         self.summary.interrupted = self.stop.is_set() and not self.source.exhausted

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from driftstream.streamer.checkpoint.base import Partition
 
-__all__ = ["Partition", "PartitionListener", "RawBatch", "Source"]
+__all__ = ["Lag", "Partition", "PartitionListener", "RawBatch", "Source"]
 
 
 @dataclass
@@ -43,6 +43,23 @@ class RawBatch:
     #: file (what was read of its broken line, maybe nothing), each with one line naming the
     #: file and where reading stopped; the decoder rejects each as `damaged_file`
     damaged: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far the processing of one partition is behind the end of its stream.
+
+    A figure the source cannot know is None, and no series is exported for it: Kinesis cannot
+    count the records behind (its sequence numbers are not contiguous), so a shard has only
+    `seconds`.
+    """
+
+    #: records after the last one processed
+    records: int | None
+    #: seconds the last record processed is behind the stream's newest (Kafka: the age of the
+    #: last processed record's timestamp while records remain, 0 when caught up; Kinesis:
+    #: MillisBehindLatest of the shard's latest GetRecords)
+    seconds: float | None
 
 
 class PartitionListener(Protocol):
@@ -116,8 +133,12 @@ class Source(ABC):
     def resume(self, partitions: Sequence[Partition]) -> None:
         """Undo `pause`."""
 
-    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        """Current end offset of each partition, for lag; empty when unknown."""
+    def lag(self, processed: Mapping[Partition, int]) -> dict[Partition, Lag]:
+        """How far each partition is behind, given the offset after the last record processed
+        of each (`processed`); a partition whose lag is unknown is left out. Called by the loop
+        after a checkpoint (streamer/runtime/service.py, `_report_lag`): answers from what the
+        source already knows, without a request. Sources of one partition (replays) have none.
+        """
         return {}
 
     def close(self) -> None:  # noqa: B027 - optional hook

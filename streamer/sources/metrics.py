@@ -2,24 +2,10 @@
 beside the record and event counters of PrometheusSink.
 
 Labels stay bounded: `endpoint` (one per config), `topic` and `partition` (the partitions this
-process is assigned, bounded by the topics' partition counts), `operation` (the fixed set below),
-`trigger` and `outcome` (fixed sets).
+process is assigned, bounded by the topics' partition counts; for Kinesis, the stream and the
+shard's number), `operation` (OPERATIONS), `change`, `trigger` and `outcome` (fixed sets).
 
-Metrics (full table with meanings in docs/kafka.md):
-
-- driftstream_kafka_consumer_lag{endpoint, topic, partition}: records after the last one
-  processed, from the partition's last known end offset, updated at each checkpoint;
-- driftstream_kafka_partitions_assigned{endpoint}: partitions this process holds;
-- driftstream_kafka_rebalances_total{endpoint, change}: partitions assigned, revoked or lost;
-- driftstream_broker_errors_total{endpoint, operation}: failed broker operations (connect, poll,
-  commit, produce, checkpoint, restore), each retried after back-off;
-- driftstream_checkpoints_total{endpoint, trigger}: partition checkpoints written (interval,
-  revoke, shutdown);
-- driftstream_offset_commits_total{endpoint, outcome}: offset commits, ok or failed;
-- driftstream_dead_letters_total{endpoint, outcome}: rejected records produced to the dead-letter
-  topic, or dropped because the broker refused them as too large;
-- driftstream_drift_statistic / _threshold / _score / _active{endpoint, feature, detector,
-  topic, partition}: PrometheusSink's drift gauges, one series per partition's monitor.
+Every metric, with its type, labels, unit and meaning: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -28,7 +14,7 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from driftstream.streamer.checkpoint.base import Partition
+from driftstream.streamer.sources.base import Lag, Partition
 
 OPERATIONS = ("connect", "poll", "commit", "produce", "checkpoint", "restore")
 
@@ -40,9 +26,16 @@ class LiveMetrics:
         self.endpoint = endpoint
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.lag = Gauge(
-            "driftstream_kafka_consumer_lag",
-            "Records not yet processed",
+        self.lag_records = Gauge(
+            "driftstream_consumer_lag_records",
+            "Records after the last one processed, at the last checkpoint (Kafka)",
+            ["endpoint", "topic", "partition"],
+            registry=r,
+        )
+        self.lag_seconds = Gauge(
+            "driftstream_consumer_lag_seconds",
+            "Seconds the last record processed is behind the stream's newest, at the last "
+            "checkpoint",
             ["endpoint", "topic", "partition"],
             registry=r,
         )
@@ -82,10 +75,20 @@ class LiveMetrics:
     def broker_error(self, operation: str) -> None:
         self.broker_errors.labels(self.endpoint, operation).inc()
 
-    def set_lag(self, partition: Partition, lag: int) -> None:
-        self.lag.labels(self.endpoint, partition.topic, str(partition.partition)).set(lag)
+    def set_lag(self, partition: Partition, lag: Lag) -> None:
+        """Export what the source knows of `partition`'s lag; an unknown figure has no series
+        (a stale one would read as current)."""
+        where = (self.endpoint, partition.topic, str(partition.partition))
+        for gauge, value in ((self.lag_records, lag.records), (self.lag_seconds, lag.seconds)):
+            if value is not None:
+                gauge.labels(*where).set(value)
+            else:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*where)
 
     def forget(self, partition: Partition) -> None:
         """Drop the series of a partition this process no longer holds."""
-        with contextlib.suppress(KeyError):
-            self.lag.remove(self.endpoint, partition.topic, str(partition.partition))
+        where = (self.endpoint, partition.topic, str(partition.partition))
+        for gauge in (self.lag_records, self.lag_seconds):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*where)

@@ -115,8 +115,5 @@ class OnePartitionSource(Source):
     def resume(self, partitions: Sequence[Partition]) -> None:
         self._paused = False
 
-    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        return {}
-
     def event_tags(self, partition: Partition) -> dict[str, Any]:
         return {}

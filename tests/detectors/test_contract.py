@@ -183,3 +183,24 @@ def test_seeded_examples_print_exact_detection_index(module: object) -> None:
     result = doctest.testmod(module, raise_on_error=False)  # type: ignore[arg-type]
     assert result.attempted > 0
     assert result.failed == 0
+
+
+def test_samples_count_the_values_behind_the_statistic(proto: DriftDetector) -> None:
+    """0 when fresh; one more per value while no alarm; after an alarm, fewer than before it
+    (the detector forgot at least part of what it had seen); back to 0 after a reset."""
+    det = proto.clone()
+    assert det.samples == 0
+    quiet = _standard_normal(400, seed=5)
+    assert det.update_many(quiet).shape[0] == 0
+    assert det.samples == 400
+    det.update_many(quiet[:10])
+    assert det.samples == 410
+    stream = _shifted_stream()
+    fresh = proto.clone()
+    hits = fresh.update_many(stream)
+    assert hits.shape[0] >= 1
+    last = int(hits[-1])
+    fresh.update_many(stream[last + 1 : last + 2])
+    assert fresh.samples < last + 2
+    fresh._reset()
+    assert fresh.samples == 0

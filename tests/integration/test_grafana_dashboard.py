@@ -32,8 +32,8 @@ ENDPOINT = "grafana"
 FEATURE = "age"  # the feature one repeated panel shows: it drifts in the replay
 #: (panel title, refId) of the queries that are empty after a replay, and why
 EMPTY_IN_A_REPLAY = {
-    ("Kafka consumer lag (records)", "A"): "only `driftstream run` with a Kafka source",
-    ("Kinesis milliseconds behind latest", "A"): "only `driftstream run` with a Kinesis source",
+    ("Consumer lag (records)", "A"): "only `driftstream run` with a Kafka source",
+    ("Consumer lag (seconds)", "A"): "only `driftstream run` (Kafka, Kinesis)",
     ("Retrain signals", "B"): "signal counters exist only with signal targets configured",
     ("Retrain signals", "C"): "signal counters exist only with signal targets configured",
     ("Retrain signals", "D"): "signal counters exist only with signal targets configured",

@@ -9,8 +9,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from driftstream.detectors.events import Event, EventKind
-from driftstream.detectors.monitor import Monitor
-from driftstream.sinks.prometheus import PrometheusSink, breach_score
+from driftstream.detectors.monitor import Monitor, MonitorView
+from driftstream.sinks.prometheus import PrometheusSink, add_readings, breach_score, drift_gauges
 from driftstream.streamer.app.demo import demo_changes
 from driftstream.streamer.decode.base import RejectReason
 from driftstream.streamer.decode.capture import CaptureDecoder
@@ -39,7 +39,7 @@ def test_every_detector_statistic_is_a_gauge_after_a_batch(
     monitor = _monitor(parts, engine)
     registry = CollectorRegistry()
     sink = PrometheusSink("churn", registry=registry)
-    sink.watch(lambda: monitor.current, monitor.state.active.keys)
+    sink.watch(monitor.view)
     # the live service's collector reads the partitions' views (its own registry: same names)
     live = CollectorRegistry()
     live.register(PartitionDriftCollector("churn", lambda: {Partition("captures", 0): view}))
@@ -58,6 +58,12 @@ def test_every_detector_statistic_is_a_gauge_after_a_batch(
         assert (statistic, threshold) == monitor.current[("age", detector)]
         where = {**labels, "topic": "captures", "partition": "0"}
         assert live.get_sample_value("driftstream_drift_statistic", where) == statistic
+        # the evidence behind it: how many values, and how old the verdict is
+        samples = registry.get_sample_value("driftstream_drift_samples", labels)
+        assert samples == view.samples[("age", detector)] > 0
+        assert live.get_sample_value("driftstream_drift_samples", where) == samples
+        age = registry.get_sample_value("driftstream_drift_verdict_age_seconds", labels)
+        assert age is not None and 0 <= age < 3600
 
 
 def _labels(detector: str) -> dict[str, str]:
@@ -140,7 +146,7 @@ def test_breach_score_is_above_one_exactly_while_a_check_is_breached(
     monitor = _monitor(parts, "batched")
     registry = CollectorRegistry()
     sink = PrometheusSink("churn", registry=registry)
-    sink.watch(lambda: monitor.current, monitor.state.active.keys)
+    sink.watch(monitor.view)
     lines = list(capture_lines(Scenario("score", 12_000, demo_changes(4_000), seed=3)))
     breached_seen: set[str] = set()
     within_seen: set[str] = set()
@@ -157,3 +163,23 @@ def test_breach_score_is_above_one_exactly_while_a_check_is_breached(
             (breached_seen if active == 1 else within_seen).add(detector)
     assert {"completeness_check", "distribution", "baseline_drift_check"} <= breached_seen
     assert {"completeness_check", "distribution", "baseline_drift_check"} <= within_seen
+
+
+def test_the_verdict_age_counts_from_the_batch_that_computed_it() -> None:
+    """The age is now minus the view's `evaluated_at` of each reading; readings never computed
+    in this run (restored from a checkpoint) have no age series rather than a made-up one."""
+    view = MonitorView(
+        rows_seen=10,
+        current={("x", "adwin"): (0.1, 0.5), ("x", "distribution"): (0.2, 0.3)},
+        active=frozenset(),
+        samples={("x", "adwin"): 10},
+        evaluated_at={("x", "adwin"): 1000.0},
+    )
+    families = drift_gauges()
+    add_readings(families, ["churn"], view, now=1042.5)
+    by_name = {f.name: f for f in families}
+    ages = by_name["driftstream_drift_verdict_age_seconds"].samples
+    assert [(s.labels["detector"], s.value) for s in ages] == [("adwin", 42.5)]
+    samples = by_name["driftstream_drift_samples"].samples
+    assert [(s.labels["detector"], s.value) for s in samples] == [("adwin", 10.0)]
+    assert len(by_name["driftstream_drift_statistic"].samples) == 2

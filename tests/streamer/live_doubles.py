@@ -20,6 +20,7 @@ from driftstream.streamer.checkpoint.base import (
 from driftstream.streamer.decode.base import FeatureLayout
 from driftstream.streamer.decode.capture import CaptureDecoder
 from driftstream.streamer.sources.base import (
+    Lag,
     Partition,
     PartitionListener,
     RawBatch,
@@ -136,8 +137,8 @@ class FakeSource(Source):
     def resume(self, partitions: Sequence[Partition]) -> None:
         self.paused.difference_update(partitions)
 
-    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        return {p: len(self.records[p]) for p in partitions}
+    def lag(self, processed: Mapping[Partition, int]) -> dict[Partition, Lag]:
+        return {p: Lag(len(self.records[p]) - offset, None) for p, offset in processed.items()}
 
     def close(self) -> None:
         if self.assigned:

@@ -12,7 +12,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 from prometheus_client import CollectorRegistry
 
-from driftstream.streamer.sources.base import Partition, RawBatch
+from driftstream.streamer.sources.base import Lag, Partition, RawBatch
 from driftstream.streamer.sources.kafka.settings import KafkaSourceSettings
 from driftstream.streamer.sources.kafka.source import KafkaSource
 from driftstream.streamer.sources.metrics import LiveMetrics
@@ -23,6 +23,7 @@ class Record:
     offset: int
     value: bytes | None
     key: bytes | None = b"k"
+    timestamp: int = -1  # ms since the epoch; -1: none
 
 
 class FakeConsumer:
@@ -32,6 +33,7 @@ class FakeConsumer:
         self.connections = connections
         self.commits: list[dict[Any, Any]] = []
         self.fail_commit = False
+        self.highwaters: dict[TopicPartition, int | None] = {}
 
     def subscribe(self, topics: Sequence[str], listener: Any) -> None:
         self.topics = list(topics)
@@ -51,8 +53,10 @@ class FakeConsumer:
     def metrics(self) -> dict[str, dict[str, float]]:
         return {"consumer-metrics": {"connection-count": self.connections}}
 
-    def highwater(self, tp: TopicPartition) -> int:
-        return 100
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return self.highwaters.get(tp, 100)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None: ...
 
     def close(self, autocommit: bool, timeout_ms: int) -> None:
         self.closed = True
@@ -158,4 +162,48 @@ def test_commit_failure_is_false_and_counted() -> None:
     consumer.fail_commit = True
     assert not source.commit({Partition("t", 0): 8})
     assert errors(source, "commit") == 1
-    assert source.end_offsets([Partition("t", 0)]) == {Partition("t", 0): 100}
+
+
+def test_lag_in_records_and_in_seconds_from_the_last_processed_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seconds behind: the age of the record before the processed offset while records remain
+    (the latest record's age is not known); 0 once caught up; unknown (left out) for a record
+    without a timestamp or not read by this source."""
+    monkeypatch.setattr("driftstream.streamer.sources.kafka.source.time.time", lambda: 1000.0)
+    p0, p1 = TopicPartition("t", 0), TopicPartition("t", 1)
+    polled = {
+        p0: [Record(10, b"a", timestamp=900_000), Record(11, b"b", timestamp=940_500)],
+        p1: [Record(3, b"c", timestamp=-1)],
+    }
+    consumer = FakeConsumer([polled])
+    consumer.highwaters = {p0: 20, p1: 9}
+    source = source_with(consumer)
+    source.poll()
+    lag = source.lag({Partition("t", 0): 12, Partition("t", 1): 4})
+    assert lag == {
+        Partition("t", 0): Lag(records=8, seconds=59.5),
+        Partition("t", 1): Lag(records=5, seconds=None),  # the record had no timestamp
+    }
+    assert source.lag({Partition("t", 0): 10})[Partition("t", 0)].seconds is None  # not read
+    consumer.highwaters = {p0: 12, p1: None}
+    assert source.lag({Partition("t", 0): 12, Partition("t", 1): 4}) == {
+        Partition("t", 0): Lag(records=0, seconds=0.0),  # caught up; p1: nothing fetched
+    }
+
+
+def test_lag_forgets_timestamps_behind_the_processed_offset_and_after_a_seek(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("driftstream.streamer.sources.kafka.source.time.time", lambda: 1000.0)
+    p0 = TopicPartition("t", 0)
+    consumer = FakeConsumer(
+        [{p0: [Record(0, b"a", timestamp=990_000)]}, {p0: [Record(1, b"b", timestamp=995_000)]}]
+    )
+    source = source_with(consumer)
+    source.poll()
+    source.poll()
+    assert source.lag({Partition("t", 0): 2})[Partition("t", 0)].seconds == 5.0
+    assert source.lag({Partition("t", 0): 1})[Partition("t", 0)].seconds is None  # let go
+    source.seek(Partition("t", 0), 0)
+    assert source.lag({Partition("t", 0): 2})[Partition("t", 0)].seconds is None

@@ -334,7 +334,7 @@ def test_checkpoint_cadence_counts_and_lag(world: World) -> None:
     def read_lag(source: FakeSource) -> None:
         lags.append(
             registry.get_sample_value(
-                "driftstream_kafka_consumer_lag",
+                "driftstream_consumer_lag_records",
                 {"endpoint": "test", "topic": "captures", "partition": "0"},
             )
         )

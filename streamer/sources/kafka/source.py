@@ -6,6 +6,12 @@ and its detector state checkpointed. Each RawBatch holds a run of consecutive of
 partition; its `first_index` is the first record's offset, so a record's `record_index` is its
 offset in its partition.
 
+Lag (`lag`): records behind are the partition's high watermark from the latest fetch response
+minus the next offset to process (no extra request). Seconds behind are the age of the last
+processed record's timestamp (CreateTime, or LogAppendTime when the topic is so configured, by
+this host's clock) while records remain behind it, and 0 once caught up. It is an upper bound:
+when traffic is sparse, the records waiting may be much younger than the last one processed.
+
 Records are expected keyed by endpoint, so one endpoint's records share a partition and one
 monitor per partition sees them all, in order. Detection per endpoint across several partitions
 needs one partition per endpoint, or a re-keying step before driftstream (docs/kafka.md).
@@ -31,6 +37,7 @@ from kafka.errors import KafkaConnectionError, KafkaError
 
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.sources.base import (
+    Lag,
     Partition,
     PartitionListener,
     RawBatch,
@@ -48,6 +55,9 @@ COMMIT_TIMEOUT_MS = 5000
 # its network thread hands over the next fetch, and the benchmark's p99 latency at 5,000
 # records/s rose from ~55 to ~130 ms (5 ms: 25-66 ms)
 IN_FLIGHT_POLL_MS = 5
+#: batch ends whose last record's timestamp is kept per partition until the loop reports lag
+#: past them (a checkpoint store away for long must not make them grow without bound)
+MAX_TIMESTAMPS = 1024
 
 
 def security_options(security: KafkaSecurity) -> dict[str, Any]:
@@ -117,6 +127,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         offsets = self._listener.on_revoked(_sorted(revoked))
+        self._source.forget_timestamps(_sorted(revoked))
         if offsets:
             try:
                 # the network loop is this thread: await the commit, never block on it
@@ -137,6 +148,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
 
     async def on_partitions_lost(self, lost: Any) -> None:
         self._listener.on_lost(_sorted(lost))
+        self._source.forget_timestamps(_sorted(lost))
 
 
 ConsumerFactory = Callable[..., Any]
@@ -161,6 +173,8 @@ class KafkaSource(Source):
         self._backoff = Backoff(settings.retry.initial_seconds, settings.retry.max_seconds)
         self._next_health_check = 0.0
         self._down_since: float | None = None
+        # per partition: batch end offset -> timestamp (ms) of the record before it (`lag`)
+        self._timestamps: dict[Partition, dict[int, int]] = {}
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -216,13 +230,23 @@ class KafkaSource(Source):
         batches: list[RawBatch] = []
         for tp, records in sorted(polled.items(), key=lambda item: _partition(item[0])):
             if records:
-                batches.extend(_runs(_partition(tp), records))
+                partition = _partition(tp)
+                for batch, timestamp in _runs(partition, records):
+                    self._keep_timestamp(partition, batch.first_index + len(batch.lines), timestamp)
+                    batches.append(batch)
         return batches
+
+    def _keep_timestamp(self, partition: Partition, end: int, timestamp: int) -> None:
+        kept = self._timestamps.setdefault(partition, {})
+        if len(kept) >= MAX_TIMESTAMPS:
+            del kept[next(iter(kept))]
+        kept[end] = timestamp
 
     # -- positions ---------------------------------------------------------------------------
 
     def seek(self, partition: Partition, offset: int) -> None:
         self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
+        self._timestamps.pop(partition, None)
 
     def pause(self, partitions: Sequence[Partition]) -> None:
         self._consumer.pause(*(TopicPartition(p.topic, p.partition) for p in partitions))
@@ -257,19 +281,38 @@ class KafkaSource(Source):
         """An awaitable commit, for the rebalance callback on the network thread."""
         return self._consumer.commit_async(offsets=_commit_offsets(offsets))
 
-    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
-        """High watermarks from the latest fetch responses: no request, never blocks."""
-        out: dict[Partition, int] = {}
+    def lag(self, processed: Mapping[Partition, int]) -> dict[Partition, Lag]:
+        """Records behind from the high watermarks of the latest fetch responses (no request,
+        never blocks); seconds behind from the timestamp of the record before each processed
+        offset (see the module docstring)."""
+        out: dict[Partition, Lag] = {}
         if self._consumer is None:
             return out
-        for p in partitions:
+        now = time.time()
+        for p, offset in processed.items():
+            kept = self._timestamps.get(p, {})
+            for end in [end for end in kept if end < offset]:
+                del kept[end]
             try:
                 hw = self._consumer.highwater(TopicPartition(p.topic, p.partition))
             except KafkaError:
                 continue  # no longer assigned
-            if hw is not None:
-                out[p] = int(hw)
+            if hw is None:
+                continue  # nothing fetched yet
+            behind = max(0, int(hw) - offset)
+            timestamp = kept.get(offset, -1)  # -1: a record without one, or not read here
+            seconds: float | None = None
+            if behind == 0:
+                seconds = 0.0
+            elif timestamp >= 0:
+                seconds = max(0.0, now - timestamp / 1000)
+            out[p] = Lag(behind, seconds)
         return out
+
+    def forget_timestamps(self, partitions: Sequence[Partition]) -> None:
+        """Drop what `lag` keeps of partitions this member no longer holds."""
+        for p in partitions:
+            self._timestamps.pop(p, None)
 
     # -- failures ----------------------------------------------------------------------------
 
@@ -335,9 +378,10 @@ def _commit_offsets(offsets: Mapping[Partition, int]) -> dict[Any, Any]:
     }
 
 
-def _runs(partition: Partition, records: Sequence[Any]) -> list[RawBatch]:
+def _runs(partition: Partition, records: Sequence[Any]) -> list[tuple[RawBatch, int]]:
     """Split a partition's records into runs of consecutive offsets (compaction and transaction
-    markers leave gaps), so that `first_index + i` is always record i's offset."""
+    markers leave gaps), so that `first_index + i` is always record i's offset; each run with
+    the timestamp (ms) of its last record."""
     if records[-1].offset - records[0].offset == len(records) - 1:
         bounds = [0, len(records)]  # offsets only grow: no gap (the usual case)
     else:
@@ -346,16 +390,15 @@ def _runs(partition: Partition, records: Sequence[Any]) -> list[RawBatch]:
             i for i in range(1, len(records)) if records[i].offset != records[i - 1].offset + 1
         ]
         bounds.append(len(records))
-    out: list[RawBatch] = []
+    out: list[tuple[RawBatch, int]] = []
     for start, end in itertools.pairwise(bounds):
         run = records[start:end]
-        out.append(
-            RawBatch(
-                first_index=int(run[0].offset),
-                lines=[r.value if r.value is not None else b"" for r in run],
-                # bytes only, no ConsumerRecord: what the loop keeps while the next poll runs
-                # must not give the garbage collector thousands of tuples to trace
-                meta={"partition": partition, "keys": [r.key for r in run]},
-            )
+        batch = RawBatch(
+            first_index=int(run[0].offset),
+            lines=[r.value if r.value is not None else b"" for r in run],
+            # bytes only, no ConsumerRecord: what the loop keeps while the next poll runs
+            # must not give the garbage collector thousands of tuples to trace
+            meta={"partition": partition, "keys": [r.key for r in run]},
         )
+        out.append((batch, int(run[-1].timestamp)))
     return out

@@ -23,9 +23,10 @@ their first record, once all their parents are finished (a parent that has expir
 stream counts as finished). Children start with fresh detector state.
 
 Throttling (`ProvisionedThroughputExceededException`) and transient errors back off per shard;
-an expired iterator is renewed from the last sequence number read. Lag is reported per shard as
-`MillisBehindLatest`. Records aggregated by the KPL are not de-aggregated: each Kinesis record
-must hold one capture line.
+an expired iterator is renewed from the last sequence number read. Lag (`lag`) is per shard, in
+seconds only: `MillisBehindLatest` of the shard's latest GetRecords; the records behind cannot be
+counted (sequence numbers are not contiguous). Records aggregated by the KPL are not
+de-aggregated: each Kinesis record must hold one capture line.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from driftstream.sinks import aws
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.checkpoint.base import CheckpointError, write_atomically
 from driftstream.streamer.sources.base import (
+    Lag,
     Partition,
     PartitionListener,
     RawBatch,
@@ -77,12 +79,6 @@ class KinesisMetrics:
     def __init__(self, endpoint: str, stream: str, registry: CollectorRegistry) -> None:
         self.endpoint = endpoint
         self.stream = stream
-        self.millis_behind = Gauge(
-            "driftstream_kinesis_millis_behind_latest",
-            "MillisBehindLatest of the last GetRecords of each shard read",
-            ["endpoint", "stream", "shard"],
-            registry=registry,
-        )
         self.throttled = Counter(
             "driftstream_kinesis_throttled",
             "Kinesis calls refused with ProvisionedThroughputExceeded or a limit, backed off",
@@ -104,13 +100,6 @@ class KinesisMetrics:
         for op in ("list_shards", "get_shard_iterator", "get_records"):
             self.throttled.labels(endpoint, stream, op)
             self.errors.labels(endpoint, stream, op)
-
-    def behind(self, shard_id: str, millis: int) -> None:
-        self.millis_behind.labels(self.endpoint, self.stream, shard_id).set(millis)
-
-    def forget(self, shard_id: str) -> None:
-        with contextlib.suppress(KeyError):
-            self.millis_behind.remove(self.endpoint, self.stream, shard_id)
 
 
 # -- positions file ----------------------------------------------------------------------------
@@ -237,6 +226,7 @@ class _Shard:
     paused: bool = False
     drained: bool = False
     read_any: bool = False  # a batch was returned since the shard was assigned
+    millis_behind: int | None = None  # MillisBehindLatest of the latest GetRecords
     due: float = 0.0
     returned: dict[int, str] = field(default_factory=dict)  # batch end offset → last sequence
 
@@ -288,9 +278,6 @@ class KinesisSource(Source):
         self._refresh(initial=True)
 
     def close(self) -> None:
-        if self.metrics is not None:
-            for shard_id in list(self._shards):
-                self.metrics.forget(shard_id)
         self._shards.clear()
         self._by_partition.clear()
         client, self._client = self._client, None
@@ -377,8 +364,6 @@ class KinesisSource(Source):
         for s in drained:
             del self._shards[s.info.shard_id]
             del self._by_partition[s.partition]
-            if self.metrics is not None:
-                self.metrics.forget(s.info.shard_id)
             offset = offsets.get(s.partition)
             if s.read_any and offset != s.next_offset:
                 log.warning(
@@ -487,8 +472,8 @@ class KinesisSource(Source):
         records: list[dict[str, Any]] = answer.get("Records", [])
         shard.iterator = answer.get("NextShardIterator")
         behind = answer.get("MillisBehindLatest")
-        if behind is not None and self.metrics is not None:
-            self.metrics.behind(shard.info.shard_id, int(behind))
+        if behind is not None:
+            shard.millis_behind = int(behind)
         if shard.iterator is None:
             shard.drained = True  # closed and read to its end: revoked at the next poll
         caught_up = not records or not behind
@@ -574,6 +559,16 @@ class KinesisSource(Source):
         for p in partitions:
             if p in self._by_partition:
                 self._by_partition[p].paused = False
+
+    def lag(self, processed: Mapping[Partition, int]) -> dict[Partition, Lag]:
+        """Seconds behind only: the latest MillisBehindLatest of each shard read (see the
+        module docstring)."""
+        out: dict[Partition, Lag] = {}
+        for p in processed:
+            shard = self._by_partition.get(p)
+            if shard is not None and shard.millis_behind is not None:
+                out[p] = Lag(records=None, seconds=shard.millis_behind / 1000)
+        return out
 
     def commit(self, offsets: Mapping[Partition, int]) -> bool:
         """Record the sequence number at each offset in the positions file (see the module

@@ -21,7 +21,8 @@ Per scenario and engine: `replay CAPTURE --baseline DIR --events-out OUT --metri
 [--config river.yaml]`, in a fresh temporary HOME (the calibration cache defaults to
 ~/.cache/driftstream/calibration, so every replay calibrates from scratch) and with every
 DRIFTSTREAM__* environment override removed. Normalisation: the `seconds` key of the final
-`summary` event (wall-clock time) is dropped; everything else is kept exactly; each event is
+`summary` event (wall-clock time) is dropped, and so are its `trace` and `distributions` (the
+report's data, which d7652d0 did not write); everything else is kept exactly; each event is
 written as one JSON object per line with sorted keys.
 
 A test can import `scenarios()`, `write_inputs(tmpdir)`, `build_baseline(...)`, `replay(...)` and
@@ -455,14 +456,17 @@ def replay(cli: Sequence[str], capture: Path, baseline: Path, engine: str, tmp: 
 
 
 def normalised_lines(events_file: Path) -> list[str]:
-    """Each event as one JSON line with sorted keys; the summary's `seconds` dropped."""
+    """Each event as one JSON line with sorted keys; the summary's `seconds` dropped, and its
+    `trace` and `distributions` (the report's data, added after d7652d0: tests/sinks and
+    tests/detectors/test_trace.py check them)."""
     out: list[str] = []
     for raw_line in events_file.read_text(encoding="utf-8").splitlines():
         if not raw_line.strip():
             continue
         event = json.loads(raw_line)
         if event.get("kind") == "summary":
-            event.pop("seconds", None)
+            for key in ("seconds", "trace", "distributions"):
+                event.pop(key, None)
         out.append(json.dumps(event, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
     return out
 
