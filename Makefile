@@ -40,6 +40,7 @@ demo: $(VENV)/.installed-product $(VENV)/.kernels
 
 services:
 	scripts/prometheus.sh install
+	scripts/chromium.sh install
 	scripts/kafka.sh fetch
 	scripts/kafka.sh start
 

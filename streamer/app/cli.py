@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue an interrupted replay from its last checkpoint (same events as one run)",
     )
+    r.add_argument(
+        "--report",
+        type=Path,
+        metavar="FILE",
+        help="then write the HTML report of the events to FILE (as `driftstream report` does)",
+    )
 
     run = sub.add_parser("run", help="the live service")
     run.add_argument("--config", type=Path, required=True)
@@ -100,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--rate", type=float, default=5_000.0, help="records per second")
     d.add_argument("--metrics-port", type=int, default=9108)
     d.add_argument("--events-out", type=Path, help="also write events.jsonl here")
+
+    rep = sub.add_parser("report", help="a self-contained HTML page of an events.jsonl")
+    rep.add_argument("events", type=Path, help="events.jsonl written by replay, run or demo")
+    rep.add_argument(
+        "-o", "--out", type=Path, help="the HTML file (default: EVENTS with the suffix .html)"
+    )
+    rep.add_argument("--baseline", type=Path, help="baseline folder: named and summarised")
     return p
 
 
@@ -232,7 +245,10 @@ def cmd_replay(args: argparse.Namespace, stop: StopSignals) -> int:
         source.close()
     if not stop.event.is_set():
         resume.discard(args.events_out)  # finished: nothing left to resume
-    return _report(summary, args.events_out)
+    status = _outcome(summary, args.events_out)
+    if args.report is not None:
+        _write_report(args.events_out, args.report, config.baseline)
+    return status
 
 
 def _start_or_resume(args: argparse.Namespace, source: CaptureObjectsSource) -> RunSummary | None:
@@ -269,7 +285,7 @@ def _print_metrics_address(host: str, port: int | None) -> None:
         print(f"driftstream: metrics on http://{host}:{port}/metrics", file=sys.stderr)
 
 
-def _report(summary: RunSummary, events_out: Path | None) -> int:
+def _outcome(summary: RunSummary, events_out: Path | None) -> int:
     """The run's one line on stderr, and its exit status: EXIT_FAILURE when records were read
     but none could be used (random bytes, the wrong baseline), the line then naming the top
     rejection reasons; else EXIT_OK (which `main` turns into 130 after a Ctrl-C)."""
@@ -406,14 +422,14 @@ def cmd_run(args: argparse.Namespace, stop: StopSignals) -> int:
         summary = run.service.run()
     finally:
         run.close()
-    return _report(summary, config.sinks.events_file)
+    return _outcome(summary, config.sinks.events_file)
 
 
 def _live_stopped_before_start(summary: RunSummary, events_file: Path | None) -> int:
     import structlog
 
     structlog.get_logger("driftstream").warning("stopped_before_start", hint="no record was read")
-    return _report(summary, events_file)
+    return _outcome(summary, events_file)
 
 
 def cmd_demo(args: argparse.Namespace, stop: StopSignals) -> int:
@@ -430,6 +446,30 @@ def cmd_demo(args: argparse.Namespace, stop: StopSignals) -> int:
         events_out=args.events_out,
         stop=stop.event,
     )
+
+
+def cmd_report(args: argparse.Namespace, stop: StopSignals) -> int:
+    """`report EVENTS`: the HTML page, written atomically (an interrupted report leaves no
+    half-written page)."""
+    if not args.events.is_file():
+        problem = "not a file" if args.events.exists() else "no such file"
+        raise UsageError(f"{args.events}: {problem} (expected an events.jsonl)")
+    out: Path = args.out if args.out is not None else args.events.with_suffix(".html")
+    if out.resolve() == args.events.resolve():
+        raise UsageError(f"{out}: the report would replace the events file; name another with -o")
+    stop.interrupt_at_once()
+    _write_report(args.events, out, args.baseline)
+    return EXIT_OK
+
+
+def _write_report(events: Path, out: Path, baseline: Path | None) -> None:
+    from driftstream.sinks.report import ReportError, write_report
+
+    try:
+        write_report(events, out, baseline_dir=baseline)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"driftstream: report written to {out}", file=sys.stderr)
 
 
 def expected_errors() -> tuple[type[Exception], ...]:
@@ -460,6 +500,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, StopSignals], int]] = {
     "replay": cmd_replay,
     "run": cmd_run,
     "demo": cmd_demo,
+    "report": cmd_report,
 }
 
 
