@@ -24,19 +24,25 @@ checks (detectors/window_checks.py) expose the same readings through `WindowChec
 
 New detectors are registered in detectors/registry.py; tests/detectors/test_contract.py runs the
 contract suite over every registered one.
+
+Watchers: what watches the records as a whole rather than one feature's stream (Model Monitor
+constraint reports per window, model quality against ground truth, bias drift per facet). A
+`Watcher` sees every decoded batch of its partition in order, beside the per-feature detectors,
+and returns events; it may also hand over `Document`s, files for the report folder
+(`--violations-out`), and checkpoints its state with the monitor's.
 """
 
 from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from driftstream.detectors.events import EventKind
+from driftstream.detectors.events import Event, EventKind
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -183,3 +189,63 @@ def check_positive(name: str, value: float, *, strict: bool = True) -> None:
     if not (value > 0 if strict else value >= 0):
         bound = "> 0" if strict else ">= 0"
         raise ValueError(f"invalid {name} {value!r}; it must be {bound}")
+
+
+class RowBatch(Protocol):
+    """What the monitor and watchers read from a decoded batch (streamer.decode.base.DecodedBatch
+    fits): rows in record order, each with the index of its record."""
+
+    @property
+    def n_records(self) -> int: ...
+    @property
+    def row_record(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def numeric(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def categorical(self) -> npt.NDArray[np.object_]: ...
+    @property
+    def inference_time(self) -> list[str | None]: ...
+    @property
+    def event_id(self) -> list[str | None]: ...
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file for the report folder: `path` relative to it ('/'-separated, e.g.
+    "2026/11/01/00/00/constraint_violations.json"), `content` JSON-compatible."""
+
+    path: str
+    content: Any = field(compare=False)
+
+
+class Watcher(ABC):
+    """Watches the records of one partition as a whole, beside the per-feature detectors (see
+    the module docstring). The monitor calls `process` with every batch in order, after its
+    own detectors; `name` keys its checkpointed state."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def process(self, batch: RowBatch, first_row: int) -> list[Event]:
+        """Events of this batch (any order: the monitor sorts); `first_row` is the global
+        index of the batch's first row."""
+
+    def documents(self) -> list[Document]:
+        """Files made since the last call (each handed over once)."""
+        return []
+
+    def readings(self) -> dict[tuple[str, str], tuple[float, float]]:
+        """Latest (statistic, threshold) per (feature or metric, detector), for metrics."""
+        return {}
+
+    def event_labels(self) -> list[tuple[EventKind, str | None, str | None]]:
+        """(kind, feature, detector) of every event `process` can emit (Monitor.event_labels)."""
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        """State as JSON-compatible data."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - stateless by default
+        """Restore `state_dict()` output; raise detectors.state.StateError (one line, nothing
+        changed) for a state this watcher cannot be in."""

@@ -24,18 +24,26 @@ the baseline's, per feature.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit
 
 from driftstream.detectors import recent, registry
-from driftstream.detectors.base import CheckResult, DriftDetector, WindowCheck
+from driftstream.detectors.base import (
+    CheckResult,
+    Document,
+    DriftDetector,
+    RowBatch,
+    Watcher,
+    WindowCheck,
+)
 from driftstream.detectors.baseline.model import Baseline, FeatureBaseline
 from driftstream.detectors.calibration import (
     WINDOW_SAFETY,
@@ -76,23 +84,6 @@ W = TypeVar("W")
 
 def _evidence_list(ev: Evidence) -> list[Any]:
     return [ev.detector, ev.value, ev.threshold, ev.record_index]
-
-
-class RowBatch(Protocol):
-    """What the monitor reads from a decoded batch (streamer.decode.base.DecodedBatch fits)."""
-
-    @property
-    def n_records(self) -> int: ...
-    @property
-    def row_record(self) -> npt.NDArray[np.int64]: ...
-    @property
-    def numeric(self) -> npt.NDArray[np.float64]: ...
-    @property
-    def categorical(self) -> npt.NDArray[np.object_]: ...
-    @property
-    def inference_time(self) -> list[str | None]: ...
-    @property
-    def event_id(self) -> list[str | None]: ...
 
 
 @dataclass
@@ -261,8 +252,11 @@ class Monitor:
         *,
         endpoint: str = "",
         config_identity: str = "",
+        watchers: Sequence[Watcher] = (),
     ) -> None:
         self.baseline = baseline
+        #: constraint reports, model quality, bias drift (detectors/base.py: Watcher)
+        self.watchers = list(watchers)
         self.settings = settings
         self.numeric_columns = numeric_columns
         self.categorical_columns = categorical_columns
@@ -362,6 +356,8 @@ class Monitor:
         first_row = self.state.rows_seen
         events = self._run_sequential(batch, first_row, n_rows)
         events.extend(self._run_windows(batch, first_row, n_rows))
+        for watcher in self.watchers:
+            events.extend(watcher.process(batch, first_row))
         self.state.rows_seen += n_rows
         self.current, self.samples = self._readings()
         now = self.clock()
@@ -554,7 +550,13 @@ class Monitor:
             if not math.isnan(check.statistic):
                 out[(check.feature, check.name)] = (check.statistic, check.threshold)
                 samples[(check.feature, check.name)] = check.samples
+        for watcher in self.watchers:
+            out.update(watcher.readings())
         return out, samples
+
+    def take_documents(self) -> list[Document]:
+        """The watchers' files made since the last call, for the report folder."""
+        return [doc for watcher in self.watchers for doc in watcher.documents()]
 
     def _window_checks(self) -> Iterator[WindowCheck[Any]]:
         for num_checks in self._numeric_checks:
@@ -573,6 +575,8 @@ class Monitor:
             for det in seq.detectors
         ]
         labels += [(check.kind, check.feature, check.name) for check in self._window_checks()]
+        for watcher in self.watchers:
+            labels += watcher.event_labels()
         labels.append((EventKind.RETRAIN_SIGNAL, None, None))
         return labels
 
@@ -627,6 +631,7 @@ class Monitor:
             },
             "policy": self.policy.state_dict(),
             "tail": self._tail.to_json(),
+            "watchers": {w.name: w.state_dict() for w in self.watchers},
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -651,12 +656,14 @@ class Monitor:
         active = self._restored_active(doc)
         alarms = self._restored_alarms(doc)
         detectors = self._restored_detectors(doc)
+        watchers = self._restored_watchers(doc)
         # everything checked: from here on nothing can fail
         self.state = MonitorState(doc.rows_seen, active, alarms)
         for seq, restored in zip(self._sequential, detectors, strict=True):
             seq.detectors = restored
         self.policy.load_state(doc.policy.model_dump())
         self._tail = tail
+        self.watchers = watchers
         self.current, self.samples = self._readings()
 
     def _restored_tail(self, doc: MonitorStateDocument) -> _Tail:
@@ -727,6 +734,23 @@ class Monitor:
                 evidence = Evidence(detector, _nan(value), _nan(threshold), record)
                 alarms[feature].append(_Alarm(row, evidence))
         return alarms
+
+    def _restored_watchers(self, doc: MonitorStateDocument) -> list[Watcher]:
+        """Copies of the watchers loaded from `doc` (a watcher without saved state, new since
+        the checkpoint, starts fresh)."""
+        unknown = sorted(doc.watchers.keys() - {w.name for w in self.watchers})
+        if unknown:
+            raise StateError(f"monitor state: watchers: no watcher {unknown[0]!r} runs here")
+        restored: list[Watcher] = []
+        for watcher in self.watchers:
+            fresh = copy.deepcopy(watcher)
+            if watcher.name in doc.watchers:
+                try:
+                    fresh.load_state(doc.watchers[watcher.name])
+                except StateError as exc:
+                    raise StateError(f"monitor state: watchers[{watcher.name!r}]: {exc}") from None
+            restored.append(fresh)
+        return restored
 
     def _restored_detectors(self, doc: MonitorStateDocument) -> list[list[DriftDetector]]:
         """Each sequential feature's detectors, fresh clones loaded from `doc`; a detector

@@ -147,6 +147,8 @@ class MonitorStateDocument(StateModel):
     sequential: dict[StrictStr, dict[StrictStr, dict[StrictStr, Any]]]
     policy: PolicyState
     tail: TailState
+    #: each watcher's own state by its name (detectors/base.py: Watcher); absent before watchers
+    watchers: dict[StrictStr, dict[StrictStr, Any]] = {}
 
     @model_validator(mode="after")
     def _rows_within_rows_seen(self) -> Self:

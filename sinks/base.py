@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 from driftstream.detectors.events import Event
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from driftstream.detectors.base import Document
     from driftstream.detectors.monitor import MonitorView
 
 
@@ -38,6 +41,10 @@ class Sink(ABC):
     @abstractmethod
     def flush(self) -> None:
         """Write everything added so far."""
+
+    def add_documents(self, documents: Sequence[Document]) -> None:  # noqa: B027 - optional hook
+        """Accept files for the report folder (Model Monitor reports: detectors/base.py,
+        Watcher); like events, written by `flush`. Only the report-folder sink takes them."""
 
     def observe(self, view: MonitorView) -> None:  # noqa: B027 - optional hook
         """Called by the processing loop after every batch with the view of the partition's

@@ -27,6 +27,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
+from driftstream.detectors.base import Watcher
 from driftstream.detectors.baseline import Baseline, load_baseline
 from driftstream.detectors.monitor import Monitor, MonitorView
 from driftstream.sinks import aws
@@ -126,9 +127,17 @@ def build_monitor(config: Config, baseline: Baseline) -> Monitor:
         detectors,
         endpoint=config.endpoint,
         config_identity=config.identity(),
+        watchers=build_watchers(config, baseline, layout),
     )
     log.info("monitor_ready", baseline=baseline.identity, **monitor.summary())
     return monitor
+
+
+def build_watchers(config: Config, baseline: Baseline, layout: FeatureLayout) -> list[Watcher]:
+    """The watchers the config and baseline ask for (detectors/base.py: Watcher): Model Monitor
+    constraint reports, model quality, bias drift. Each capability adds its builder here."""
+    watchers: list[Watcher] = []
+    return watchers
 
 
 def load_configured_baseline(config: Config) -> Baseline:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from driftstream.streamer.sources.base import Partition, RawBatch
 
 if TYPE_CHECKING:
+    from driftstream.detectors.base import Document
     from driftstream.detectors.events import Event
     from driftstream.detectors.monitor import MonitorView
     from driftstream.streamer.decode.base import Rejection
@@ -33,6 +34,8 @@ class Processed:
     rejections: list[Rejection]
     seconds: float  # decode + monitor time
     view: MonitorView  # the partition's monitor readings after this batch
+    #: files the monitor's watchers made in this batch (Model Monitor reports), for the sinks
+    documents: list[Document] = field(default_factory=list)
 
 
 class MonitorHostError(RuntimeError):

@@ -97,6 +97,7 @@ class PartitionMonitors:
                     rejections=decoded.rejections,
                     seconds=time.perf_counter() - t0,
                     view=monitor.view(),
+                    documents=monitor.take_documents(),
                 )
             )
         return out

@@ -240,6 +240,8 @@ class ProcessingService:
         for sink in self.sinks:
             for event in tagged:
                 sink.add(event)
+            if done.documents:
+                sink.add_documents(done.documents)
             sink.observe(done.view)
         if self.dead_letters is not None:
             keys = raw.meta.get("keys")
