@@ -87,12 +87,30 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _events(path: Path) -> list[dict[str, Any]]:
-    """Every line of an events file, the summary's wall-clock `seconds` removed."""
+    """Every line of an events file, the summary's wall-clock `seconds` removed, and its
+    `trace`, which covers the resumed run only (_trace)."""
     events = [json.loads(line) for line in path.read_bytes().splitlines()]
     for event in events:
         if event["kind"] == "summary":
             del event["seconds"]
+            event.pop("trace", None)
     return events
+
+
+def _trace(path: Path) -> dict[tuple[str, str], list[list[float]]]:
+    """The last summary's trace: points by (feature, detector)."""
+    summary = json.loads(path.read_bytes().splitlines()[-1])
+    return {(s["feature"], s["detector"]): s["points"] for s in summary["trace"]["series"]}
+
+
+def _assert_trace_continues(resumed: Path, reference: Path, offset: int) -> None:
+    """A resumed replay's trace is the uninterrupted run's from the checkpoint on (the runs
+    are short enough that no series was halved)."""
+    want = {key: [p for p in points if p[0] >= offset] for key, points in _trace(reference).items()}
+    got = _trace(resumed)
+    assert got.keys() == want.keys()
+    assert got == want
+    assert all(points for points in got.values())
 
 
 @pytest.fixture(scope="module")
@@ -123,8 +141,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
 
 
 @pytest.fixture(scope="module")
-def reference(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """The events of one uninterrupted replay (no config: the default batch size)."""
+def reference_file(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The events file of one uninterrupted replay (no config: the default batch size)."""
     root = tmp_path_factory.mktemp("reference")
     events_out = root / "ref.jsonl"
     done = _run(_replay_args(inputs, events_out), root)
@@ -141,7 +159,12 @@ def reference(inputs: Inputs, tmp_path_factory: pytest.TempPathFactory) -> list[
     assert summary["records_used"] == SCENARIO.n_records - len(DAMAGED)
     assert summary["records_rejected"] == dict(Counter(r for _, r in DAMAGED.values()))
     assert "interrupted" not in summary  # read to the end
-    return events
+    return events_out
+
+
+@pytest.fixture(scope="module")
+def reference(reference_file: Path) -> list[dict[str, Any]]:
+    return _events(reference_file)
 
 
 def _checkpointed(inputs: Inputs, events_out: Path) -> int | None:
@@ -213,7 +236,7 @@ def _resume(inputs: Inputs, events_out: Path) -> subprocess.CompletedProcess[str
 
 @pytest.mark.slow
 def test_resume_after_sigkill_writes_the_events_of_one_run(
-    inputs: Inputs, reference: list[dict[str, Any]], tmp_path: Path
+    inputs: Inputs, reference: list[dict[str, Any]], reference_file: Path, tmp_path: Path
 ) -> None:
     events_out = tmp_path / "events.jsonl"
     assert _interrupt(inputs, events_out, signal.SIGKILL) == -signal.SIGKILL
@@ -223,12 +246,13 @@ def test_resume_after_sigkill_writes_the_events_of_one_run(
     done = _resume(inputs, events_out)
     assert done.returncode == 0, done.stderr
     assert _events(events_out) == reference
+    _assert_trace_continues(events_out, reference_file, offset)
     assert not resume.checkpoint_dir(events_out).exists()
 
 
 @pytest.mark.slow
 def test_resume_after_sigint_writes_the_events_of_one_run(
-    inputs: Inputs, reference: list[dict[str, Any]], tmp_path: Path
+    inputs: Inputs, reference: list[dict[str, Any]], reference_file: Path, tmp_path: Path
 ) -> None:
     events_out = tmp_path / "events.jsonl"
     assert _interrupt(inputs, events_out, signal.SIGINT) == 130  # as shells report a Ctrl-C
@@ -244,6 +268,7 @@ def test_resume_after_sigint_writes_the_events_of_one_run(
     done = _resume(inputs, events_out)
     assert done.returncode == 0, done.stderr
     assert _events(events_out) == reference
+    _assert_trace_continues(events_out, reference_file, offset)
     assert not resume.checkpoint_dir(events_out).exists()
 
 
