@@ -14,9 +14,13 @@ Every target sends the same document, the signal's canonical JSON (`Signal.body`
      "decided_at": "2026-11-26T10:00:00.000000+00:00"}
 
 plus `"source": {"topic": …, "partition": …}` when the live service read it from a partition or
-shard. A target implements `deliver(signal)`: it returns once the destination has accepted the
-signal, or raises DeliveryError saying whether a retry can help. Targets never decide whether a
-signal was already delivered: the outbox does (sinks/signals/outbox.py).
+shard; `"trigger"` (`drift` or `quality`) and `"lineage"` (baseline, config, endpoint, detectors)
+from the retrain policy (detectors/retrain.py; docs/signals.md); and, with
+`sinks.signal_approval: required`, `"approval": {"required": true}`, completed with `status`,
+`by`, `at` and `reason` when a person approved it (sinks/signals/approval.py): only then is it
+delivered. A target implements `deliver(signal)`: it returns once the destination has accepted
+the signal, or raises DeliveryError saying whether a retry can help. Targets never decide whether
+a signal was already delivered: the outbox does (sinks/signals/outbox.py).
 """
 
 from __future__ import annotations
@@ -53,14 +57,27 @@ class Signal:
         return str(self.document.get("endpoint", ""))
 
     @property
+    def approval_required(self) -> bool:
+        approval = self.document.get("approval")
+        return isinstance(approval, dict) and approval.get("required") is True
+
+    @property
     def body(self) -> bytes:
         """The canonical JSON every target sends (sorted keys, UTF-8)."""
         return orjson.dumps(self.document, option=orjson.OPT_SORT_KEYS)
 
     @classmethod
-    def from_event(cls, event: Event, decided_at: dt.datetime | None = None) -> Signal:
-        if event.kind is not EventKind.RETRAIN_SIGNAL:
-            raise ValueError(f"not a retrain signal: {event.kind.value}")
+    def from_event(
+        cls,
+        event: Event,
+        decided_at: dt.datetime | None = None,
+        *,
+        approval_required: bool = False,
+    ) -> Signal:
+        if not is_signal(event):
+            raise ValueError(
+                f"not a retrain signal: {event.kind.value} {event.extra.get('decision')}"
+            )
         extra = event.extra
         when = decided_at or dt.datetime.now(dt.UTC)
         document: dict[str, Any] = {
@@ -79,6 +96,11 @@ class Signal:
         }
         if "topic" in extra or "partition" in extra:
             document["source"] = {"topic": extra.get("topic"), "partition": extra.get("partition")}
+        for key in ("trigger", "lineage"):
+            if key in extra:
+                document[key] = extra[key]
+        if approval_required:
+            document["approval"] = {"required": True}
         return cls(str(extra["idempotency_key"]), document)
 
     def field(self, path: str) -> Any:
@@ -89,6 +111,16 @@ class Signal:
                 return None
             node = node[part]
         return node
+
+
+def is_signal(event: Event) -> bool:
+    """A retrain decision to deliver: `decision: "retrain"` (events before the policy said
+    "deferred" had no decision key and were all signals)."""
+    return (
+        event.kind is EventKind.RETRAIN_SIGNAL
+        and event.extra.get("decision", "retrain") == "retrain"
+        and "idempotency_key" in event.extra
+    )
 
 
 class SignalTarget(ABC):

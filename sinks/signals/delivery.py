@@ -13,6 +13,11 @@ Order of work for each signal (the loop calls `add`, then `flush`):
 `setup` starts the thread, which first delivers what earlier runs left pending. Monitoring never
 waits for a target: only step 1 happens on the loop's thread. `close` gives pending deliveries up
 to `close_timeout` seconds; what is still pending then stays in the outbox for the next start.
+
+Only decisions to retrain are signals: a `retrain_signal` event with `decision: "deferred"` is
+not delivered. With `approval_required` (`sinks.signal_approval: required`) each new signal is
+recorded as held, and the thread delivers it once a person has approved it (it looks for new
+decisions every `POLL_SECONDS` while any signal is held; sinks/signals/approval.py).
 """
 
 from __future__ import annotations
@@ -27,10 +32,11 @@ from pathlib import Path
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.events import Event
 from driftstream.sinks.base import Sink
 from driftstream.sinks.retry import Backoff, BackoffSettings
-from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget
+from driftstream.sinks.signals.approval import POLL_SECONDS
+from driftstream.sinks.signals.base import DeliveryError, Signal, SignalTarget, is_signal
 from driftstream.sinks.signals.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -63,8 +69,15 @@ class SignalMetrics:
             ["endpoint", "target"],
             registry=registry,
         )
+        self.awaiting = Gauge(
+            "driftstream_signals_awaiting_approval",
+            "Signals held for a person's decision (sinks.signal_approval: required)",
+            ["endpoint"],
+            registry=registry,
+        )
         self.recorded.labels(endpoint)
         self.duplicates.labels(endpoint)
+        self.awaiting.labels(endpoint).set(0)
         for t in targets:
             for outcome in ("delivered", "failed", "given_up"):
                 self.deliveries.labels(endpoint, t, outcome)
@@ -143,12 +156,17 @@ class _Deliverer:
                     wait = next_due - self.clock()
                     if self._closing:
                         wait = min(wait, self._deadline - self.clock())
+                    elif self.outbox.held():
+                        wait = min(wait, POLL_SECONDS)  # a person may approve meanwhile
                     if wait > 0:
                         self._cond.wait(None if math.isinf(wait) else wait)
                 self._wake = False
 
     def _round(self) -> float:
         """Try every target that is due; return when the next retry is due (inf: none)."""
+        if self.outbox.refresh_approvals():
+            log.info("signal_decisions_read", held=len(self.outbox.held()))
+        self.metrics.awaiting.labels(self.metrics.endpoint).set(len(self.outbox.held()))
         pending = self.outbox.pending(self.names)
         next_due = math.inf
         for state in self.states:
@@ -239,6 +257,7 @@ class SignalDeliverySink(Sink):
         registry: CollectorRegistry | None = None,
         close_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        approval_required: bool = False,
     ) -> None:
         names = [t.name for t, _ in targets]
         if len(set(names)) != len(names):
@@ -246,6 +265,7 @@ class SignalDeliverySink(Sink):
         self.outbox = Outbox(outbox_directory)
         self.targets = list(targets)
         self.close_timeout = close_timeout
+        self.approval_required = approval_required
         self.metrics = SignalMetrics(
             endpoint, names, registry if registry is not None else CollectorRegistry()
         )
@@ -264,11 +284,18 @@ class SignalDeliverySink(Sink):
         left = self.outbox.pending(self._deliverer.names)
         if left:
             log.info("signals_pending_from_earlier_run", signals=len(left))
+        held = self.outbox.held()
+        if held:
+            log.info(
+                "signals_awaiting_approval",
+                signals=len(held),
+                hint="driftstream signals list; approve or reject each",
+            )
         self._deliverer.start()
         self._started = True
 
     def add(self, event: Event) -> None:
-        if event.kind is EventKind.RETRAIN_SIGNAL:
+        if is_signal(event):
             self._new.append(event)
 
     def flush(self) -> None:
@@ -277,7 +304,7 @@ class SignalDeliverySink(Sink):
         if not self._new:
             return
         while self._new:
-            signal = Signal.from_event(self._new[0])
+            signal = Signal.from_event(self._new[0], approval_required=self.approval_required)
             if self.outbox.record(signal):
                 self.metrics.recorded.labels(self.metrics.endpoint).inc()
                 log.info(
@@ -285,6 +312,7 @@ class SignalDeliverySink(Sink):
                     key=signal.key,
                     endpoint=signal.endpoint,
                     features=signal.document.get("features"),
+                    held_for_approval=signal.approval_required,
                 )
             else:
                 self.metrics.duplicates.labels(self.metrics.endpoint).inc()
@@ -294,6 +322,7 @@ class SignalDeliverySink(Sink):
                     hint="already in the outbox; not delivered again",
                 )
             self._new.pop(0)
+        self.metrics.awaiting.labels(self.metrics.endpoint).set(len(self.outbox.held()))
         self._deliverer.notify()
 
     def close(self) -> None:

@@ -14,6 +14,10 @@ cut short by a crash is ignored when reading (it was never acknowledged to anyon
 
 One process owns an outbox at a time (an exclusive lock on `lock`): two processes would each
 deliver what they decided without seeing the other's deliveries.
+
+A signal recorded as needing approval (`"approval": {"required": true}` in its document) is held:
+it is pending delivery only once a person approved it in `approvals.jsonl`, beside these files,
+and never once rejected (sinks/signals/approval.py; `refresh_approvals` reads new decisions).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import orjson
 import structlog
 
 from driftstream.sinks.events_file import cut_partial_last_line
+from driftstream.sinks.signals.approval import APPROVED, Approvals, with_approval
 from driftstream.sinks.signals.base import Signal
 
 log = structlog.get_logger(__name__)
@@ -77,6 +82,7 @@ class Outbox:
         self._lock_file: IO[bytes] | None = None
         self._signals_file: IO[bytes] | None = None
         self._delivered_file: IO[bytes] | None = None
+        self.approvals = Approvals(directory)
 
     def open(self) -> None:
         """Lock the directory, read what earlier runs recorded, open the files for appending."""
@@ -106,6 +112,7 @@ class Outbox:
             self._delivered.setdefault(str(doc.get("key")), set()).add(str(doc.get("target")))
         cut_partial_last_line(signals_path)
         cut_partial_last_line(delivered_path)
+        self.approvals.refresh()
         self._signals_file = signals_path.open("ab")
         self._delivered_file = delivered_path.open("ab")
 
@@ -150,16 +157,36 @@ class Outbox:
             return self._signals.get(key)
 
     def pending(self, targets: Sequence[str]) -> list[tuple[Signal, list[str]]]:
-        """Signals not yet delivered to every one of `targets`, oldest first, with the targets
-        each still lacks."""
+        """Signals to deliver that are not yet delivered to every one of `targets`, oldest
+        first, with the targets each still lacks. A held signal is among them once approved
+        (its document then says by whom), never before, never once rejected."""
         with self._lock:
             out = []
             for key, signal in self._signals.items():
                 done = self._delivered.get(key, set())
                 missing = [t for t in targets if t not in done]
-                if missing:
+                if not missing:
+                    continue
+                if not signal.approval_required:
                     out.append((signal, missing))
+                    continue
+                approval = self.approvals.get(key)
+                if approval is not None and approval.status == APPROVED:
+                    out.append((with_approval(signal, approval), missing))
             return out
+
+    def held(self) -> list[Signal]:
+        """Signals waiting for a person's decision, oldest first."""
+        with self._lock:
+            return [
+                signal
+                for key, signal in self._signals.items()
+                if signal.approval_required and self.approvals.get(key) is None
+            ]
+
+    def refresh_approvals(self) -> bool:
+        """Read decisions made since the last call (True when there were any)."""
+        return self.approvals.refresh()
 
     def __len__(self) -> int:
         with self._lock:

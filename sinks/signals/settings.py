@@ -22,6 +22,9 @@ SIGNAL_FIELDS = frozenset(
         "threshold",
         "evidence",
         "decided_at",
+        "trigger",
+        "lineage",
+        "approval",
     }
 )
 
