@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
@@ -43,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.ground_truth import GroundTruth
 
 FloatArray = npt.NDArray[np.float64]
 IndexArray = npt.NDArray[np.int64]
@@ -191,12 +193,30 @@ def check_positive(name: str, value: float, *, strict: bool = True) -> None:
         raise ValueError(f"invalid {name} {value!r}; it must be {bound}")
 
 
+class RejectedRecord(Protocol):
+    """A record of the batch that could not be used (streamer.decode.base.Rejection fits)."""
+
+    @property
+    def record_index(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def inference_time(self) -> str | None: ...
+    @property
+    def columns(self) -> int | None:
+        """For reason `column_count`: how many input columns (values) its row had."""
+        ...
+
+
 class RowBatch(Protocol):
     """What the monitor and watchers read from a decoded batch (streamer.decode.base.DecodedBatch
-    fits): rows in record order, each with the index of its record."""
+    fits): rows in record order, each with the index of its record, and the records that could
+    not be used (in record order)."""
 
     @property
     def n_records(self) -> int: ...
+    @property
+    def first_index(self) -> int: ...  # the record index of its first record, rejected or not
     @property
     def row_record(self) -> npt.NDArray[np.int64]: ...
     @property
@@ -207,6 +227,12 @@ class RowBatch(Protocol):
     def inference_time(self) -> list[str | None]: ...
     @property
     def event_id(self) -> list[str | None]: ...
+    @property
+    def rejections(self) -> Sequence[RejectedRecord]: ...
+    @property
+    def inference_id(self) -> list[str | None]: ...  # per row; None where none was passed
+    @property
+    def ground_truth(self) -> GroundTruth: ...  # labels released with these records
 
 
 @dataclass(frozen=True)
@@ -221,7 +247,8 @@ class Document:
 class Watcher(ABC):
     """Watches the records of one partition as a whole, beside the per-feature detectors (see
     the module docstring). The monitor calls `process` with every batch in order, after its
-    own detectors; `name` keys its checkpointed state."""
+    own detectors, a batch whose records were all rejected included; `finish` once when the
+    stream has ended; `name` keys its checkpointed state."""
 
     name: ClassVar[str]
 
@@ -230,9 +257,30 @@ class Watcher(ABC):
         """Events of this batch (any order: the monitor sorts); `first_row` is the global
         index of the batch's first row."""
 
+    def finish(self) -> list[Event]:
+        """The stream has ended (a replay's last record is processed; never for a live source,
+        whose stops are not the end: its state is checkpointed and goes on after a restart):
+        close what is still open, such as the last window. Events as `process`'s; files through
+        `documents()` as ever. Called once, before the final checkpoint."""
+        return []
+
     def documents(self) -> list[Document]:
         """Files made since the last call (each handed over once)."""
         return []
+
+    def alarm_sources(self) -> int:
+        """Alarm sources this watcher adds to the false-alarm budget (detectors/calibration.py):
+        the monitor splits the budget over its own and these, then calls `calibrate`."""
+        return 0
+
+    def calibrate(self, per_source_rate: float) -> None:  # noqa: B027 - optional hook
+        """Called once by the monitor at construction with β, the per-record false-alarm rate
+        each alarm source may spend (detectors/calibration.py `per_source_rate`)."""
+
+    def counts(self) -> dict[str, int]:
+        """Running totals since the stream began (checkpointed, never decreasing), by name:
+        Prometheus counters and the run summary."""
+        return {}
 
     def readings(self) -> dict[tuple[str, str], tuple[float, float]]:
         """Latest (statistic, threshold) per (feature or metric, detector), for metrics."""

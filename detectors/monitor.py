@@ -9,8 +9,10 @@ Per numeric feature with a spread in the baseline: every registered sequential d
 (detectors/registry.py: ADWIN and Page-Hinkley), cloned from its configured prototype, on values
 standardised with the baseline's mean and standard deviation and clipped to ±clip_sigma, its
 alarm parameter calibrated (detectors/calibration.py). Per feature: the window checks
-(detectors/window_checks.py). After the checks, the retrain policy sees which features are in
-drift.
+(detectors/window_checks.py). After the checks, the retrain policy (detectors/retrain.py) sees
+which features are in drift at every window evaluation, then the watchers' events, all in record
+order once the batch has run (a model-quality event before a window evaluation of the same
+record), so its decisions do not depend on how the stream was cut into batches either.
 
 What metrics read (`view()`, a copy made per batch): the latest (statistic, threshold) of every
 detector and evaluated window check, the samples behind each and when each was last computed
@@ -25,9 +27,10 @@ the baseline's, per feature.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -54,7 +57,7 @@ from driftstream.detectors.calibration import (
     standardise,
 )
 from driftstream.detectors.events import Event, EventKind
-from driftstream.detectors.retrain import Evidence, RetrainPolicy
+from driftstream.detectors.retrain import Evidence, RetrainPolicy, is_bias, is_quality
 from driftstream.detectors.settings import DetectorSettings
 from driftstream.detectors.state import MonitorStateDocument, StateError, parse
 from driftstream.detectors.trace import Trace
@@ -84,6 +87,16 @@ W = TypeVar("W")
 
 def _evidence_list(ev: Evidence) -> list[Any]:
     return [ev.detector, ev.value, ev.threshold, ev.record_index]
+
+
+@dataclass(frozen=True)
+class _Observation:
+    """One window evaluation as the retrain policy sees it (fed once the batch has run)."""
+
+    row: int
+    record: int
+    time: str | None
+    drifted: dict[str, Evidence]
 
 
 @dataclass
@@ -136,6 +149,8 @@ class MonitorView:
     samples: dict[tuple[str, str], int] = field(default_factory=dict)
     #: when each reading in `current` was last computed (time.time() of its batch)
     evaluated_at: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: the watchers' running totals, by (watcher, name) (Watcher.counts)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,7 +268,11 @@ class Monitor:
         endpoint: str = "",
         config_identity: str = "",
         watchers: Sequence[Watcher] = (),
+        lineage: Mapping[str, Any] | None = None,
+        approval_required: bool = False,
     ) -> None:
+        """`lineage` and `approval_required` go into retrain signals (detectors/retrain.py):
+        where the baseline came from, and whether a person approves each signal."""
         self.baseline = baseline
         #: constraint reports, model quality, bias drift (detectors/base.py: Watcher)
         self.watchers = list(watchers)
@@ -267,8 +286,12 @@ class Monitor:
         spread = [n for n in numeric_columns if _has_spread(by_name[n])]
 
         self.prototypes = registry.configure(settings)
-        self.n_sources = self._count_sources(by_name, spread)
+        # the watchers' alarm sources share the budget (a monitor without any is unchanged)
+        watched = sum(watcher.alarm_sources() for watcher in self.watchers)
+        self.n_sources = self._count_sources(by_name, spread) + watched
         self.beta = per_source_rate(settings.false_alarms_per_million, self.n_sources)
+        for watcher in self.watchers:
+            watcher.calibrate(self.beta)
         self.target_arl0 = 1.0 / self.beta
         self.calibration: dict[str, Calibrated] = {}
         self._sequential = [
@@ -287,11 +310,14 @@ class Monitor:
         self._categorical_checks = [checks for _, checks in categorical]
         self.policy = RetrainPolicy(
             settings.retrain,
-            len(numeric_columns) + len(categorical_columns),
+            [*numeric_columns, *categorical_columns],
             baseline_identity=baseline.identity,
             config_identity=config_identity,
             endpoint=endpoint,
+            lineage={**(lineage or {}), "detectors": self._detectors_lineage()},
+            approval_required=approval_required,
         )
+        self._observations: list[_Observation] = []
         self.state = MonitorState()
         self._tail = _Tail.empty(len(numeric_columns), len(categorical_columns))
         #: latest (statistic, threshold) per (feature, detector), replaced after every batch
@@ -309,6 +335,22 @@ class Monitor:
         self.trace = Trace(settings.trace_points)
 
     # -- construction ---------------------------------------------------------------------
+
+    def _detectors_lineage(self) -> dict[str, Any]:
+        """What a retrain signal says about the detectors that decided it: the version, the
+        registered detectors, the watchers and the settings (calibrated parameters follow from
+        these and the baseline)."""
+        try:
+            version = importlib.metadata.version("driftstream")
+        except importlib.metadata.PackageNotFoundError:  # a checkout that is not installed
+            version = "unknown"
+        settings = self.settings.model_dump(mode="json", exclude={"calibration": {"cache_dir"}})
+        return {
+            "driftstream": version,
+            "registered": list(registry.names()),
+            "watchers": [w.name for w in self.watchers],
+            "settings": settings,
+        }
 
     def _count_sources(self, by_name: dict[str, FeatureBaseline], spread: list[str]) -> int:
         """Alarm sources sharing the false-alarm budget: every sequential detector of each
@@ -351,13 +393,19 @@ class Monitor:
         self._records = batch.n_records
         self._values = summarise_values(batch.numeric, self.numeric_columns)
         self._evaluated = set()
-        if n_rows == 0:
+        if n_rows == 0 and not self.watchers:
             return []
         first_row = self.state.rows_seen
-        events = self._run_sequential(batch, first_row, n_rows)
-        events.extend(self._run_windows(batch, first_row, n_rows))
+        events: list[Event] = []
+        if n_rows:
+            events = self._run_sequential(batch, first_row, n_rows)
+            events.extend(self._run_windows(batch, first_row, n_rows))
+        # watchers see every batch, one of rejected records only included (they count them)
+        watched: list[Event] = []
         for watcher in self.watchers:
-            events.extend(watcher.process(batch, first_row))
+            watched.extend(watcher.process(batch, first_row))
+        events.extend(watched)
+        events.extend(self._decide(watched, batch, first_row))
         self.state.rows_seen += n_rows
         self.current, self.samples = self._readings()
         now = self.clock()
@@ -489,10 +537,34 @@ class Monitor:
             self._evaluated.add((r.feature, r.detector))
             self.trace.add((r.feature, r.detector), record, r.value, r.threshold)
         events = self._breaches(results, record, time, event_id)
-        signal = self.policy.observe(row, record, time, self._drifted(row, record))
-        if signal is not None:
-            events.append(signal)
+        self._observations.append(_Observation(row, record, time, self._drifted(row, record)))
         return events
+
+    def _decide(self, watched: list[Event], batch: RowBatch, first_row: int) -> list[Event]:
+        """The retrain policy's decisions on this batch: its window evaluations and the
+        watchers' model-quality and bias events, in record order (an event before a window
+        evaluation of the same record)."""
+        evidence = sorted(
+            (e for e in watched if is_quality(e) or is_bias(e)),
+            key=lambda e: e.record_index or 0,
+        )
+        observations, self._observations = self._observations, []
+        records = batch.row_record
+        decisions: list[Event | None] = []
+        for event in evidence:
+            record = event.record_index or 0
+            while observations and observations[0].record < record:
+                decisions.append(self._observe(observations.pop(0)))
+            # the rows read up to its record, and that record's inferenceTime (or the last one
+            # before it: a label's event may sit at a rejected record)
+            rows = int(np.searchsorted(records, record, side="right"))
+            time = batch.inference_time[rows - 1] if rows else None
+            decisions.append(self.policy.observe_event(event, first_row + rows, time))
+        decisions.extend(self._observe(o) for o in observations)
+        return [d for d in decisions if d is not None]
+
+    def _observe(self, o: _Observation) -> Event | None:
+        return self.policy.observe(o.row, o.record, o.time, o.drifted)
 
     def _breaches(
         self, results: list[CheckResult], record: int, time: str | None, event_id: str | None
@@ -522,18 +594,25 @@ class Monitor:
         return events
 
     def _drifted(self, row: int, record: int) -> dict[str, Evidence]:
-        """Features in drift at `row`: an active drift check, or an alarm in the last window."""
-        out: dict[str, Evidence] = {}
+        """Features in drift at `row`: an active drift check, or an alarm in the last window;
+        each with its strongest evidence (the largest statistic / threshold, the first of
+        equals: active checks, then the latest alarm)."""
+        found: dict[str, list[Evidence]] = {}
         for (feature, detector), r in self.state.active.items():
             if detector in DRIFT_EVIDENCE:
-                out.setdefault(feature, Evidence(detector, r.value, r.threshold, record))
+                found.setdefault(feature, []).append(
+                    Evidence(detector, r.value, r.threshold, record)
+                )
         for feature, alarms in list(self.state.alarms.items()):
             recent = [a for a in alarms if a.row > row - self.window]
             self.state.alarms[feature] = recent
-            before = [a for a in recent if a.row < row]
-            if before and feature not in out:
-                out[feature] = before[-1].evidence
-        return out
+            before = [a.evidence for a in recent if a.row < row]
+            if before:
+                found.setdefault(feature, []).extend(reversed(before))
+        return {
+            feature: max(candidates, key=lambda ev: ev.effect_size)
+            for feature, candidates in found.items()
+        }
 
     # -- readings and state ---------------------------------------------------------------
 
@@ -553,6 +632,20 @@ class Monitor:
         for watcher in self.watchers:
             out.update(watcher.readings())
         return out, samples
+
+    def finish(self) -> list[Event]:
+        """The stream has ended: the watchers close what they hold open (Watcher.finish);
+        their events in record order, their files through `take_documents`."""
+        events = [event for watcher in self.watchers for event in watcher.finish()]
+        if events:
+            self.current, self.samples = self._readings()
+        rows = self.state.rows_seen
+        for event in sorted(events, key=lambda e: e.record_index or 0):
+            decision = self.policy.observe_event(event, rows, event.inference_time)
+            if decision is not None:
+                events.append(decision)
+        events.sort(key=self._event_order)
+        return events
 
     def take_documents(self) -> list[Document]:
         """The watchers' files made since the last call, for the report folder."""
@@ -589,12 +682,13 @@ class Monitor:
             dict(self._values),
             dict(self.samples),
             dict(self.evaluated_at),
+            {(w.name, name): n for w in self.watchers for name, n in w.counts().items()},
         )
 
     def report_data(self) -> dict[str, Any]:
         """What the report draws (module docstring): `trace`, the readings every `hop` rows
         (detectors/trace.py), and `distributions`, the last window's values per feature against
-        the baseline's (detectors/recent.py)."""
+        the baseline's (detectors/recent.py); `watchers`, their counts (the run summary)."""
         by_name = {f.name: f for f in self.baseline.features}
         tail = self._tail
         numeric = (
@@ -606,9 +700,11 @@ class Monitor:
             for j, name in enumerate(self.categorical_columns)
         )
         features = [d for d in (*numeric, *categorical) if d is not None]
+        counts = {w.name: w.counts() for w in self.watchers if w.counts()}
         return {
             "trace": self.trace.to_json(),
             "distributions": {"window": tail.rows, "features": features},
+            **({"watchers": counts} if counts else {}),
         }
 
     def state_dict(self) -> dict[str, Any]:
@@ -657,6 +753,7 @@ class Monitor:
         alarms = self._restored_alarms(doc)
         detectors = self._restored_detectors(doc)
         watchers = self._restored_watchers(doc)
+        self._check_policy(doc)
         # everything checked: from here on nothing can fail
         self.state = MonitorState(doc.rows_seen, active, alarms)
         for seq, restored in zip(self._sequential, detectors, strict=True):
@@ -665,6 +762,16 @@ class Monitor:
         self._tail = tail
         self.watchers = watchers
         self.current, self.samples = self._readings()
+
+    def _check_policy(self, doc: MonitorStateDocument) -> None:
+        """The retrain policy's evidence names features of this monitor, each once."""
+        names = set(self.numeric_columns + self.categorical_columns)
+        seen: set[str] = set()
+        for i, (feature, *_) in enumerate(doc.policy.drifted):
+            if feature not in names or feature in seen:
+                problem = "twice" if feature in seen else "is not a feature here"
+                raise StateError(f"monitor state: policy.drifted[{i}]: {feature!r} {problem}")
+            seen.add(feature)
 
     def _restored_tail(self, doc: MonitorStateDocument) -> _Tail:
         tail, expected = doc.tail, min(doc.rows_seen, self.window)

@@ -18,9 +18,12 @@ language cannot state and code would have to repeat.
 
 from __future__ import annotations
 
+import base64
 from itertools import pairwise
 from typing import Annotated, Any, Literal, Self, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -85,6 +88,27 @@ def _describe(error: ErrorDetails) -> str:
     return f"{where}: {message}, got {shown}"
 
 
+def pack(values: npt.NDArray[Any]) -> str:
+    """A numeric array as base64 of its little-endian bytes: compact and exact in a JSON
+    document (sketch levels, HyperLogLog registers); `unpack` reads it back."""
+    little = np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<"))
+    return base64.b64encode(little.tobytes()).decode("ascii")
+
+
+def unpack(text: object, dtype: type[np.generic], what: str) -> npt.NDArray[Any]:
+    """The array `pack` wrote, of `dtype`; StateError naming `what` for anything else."""
+    kind = np.dtype(dtype).newbyteorder("<")
+    if not isinstance(text, str):
+        raise StateError(f"{what}: expected a base64 string")
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise StateError(f"{what}: not base64") from None
+    if len(raw) % kind.itemsize:
+        raise StateError(f"{what}: {len(raw)} bytes is not a whole number of {kind.name} values")
+    return np.frombuffer(raw, dtype=kind).astype(dtype)
+
+
 def _key(part: str | int) -> str:
     if isinstance(part, int):
         return f"[{part}]"
@@ -112,13 +136,34 @@ class TailState(StateModel):
         return self
 
 
+#: a feature in drift at the policy's last window evaluation: name, detector, value,
+#: threshold, record index
+DriftedEntry = tuple[StrictStr, StrictStr, MaybeFinite, MaybeFinite, Index]
+#: a model-quality or bias event kept as context: detector, metric, facet, value, threshold,
+#: record index, inferenceTime
+ContextEntry = tuple[
+    StrictStr, StrictStr, StrictStr | None, MaybeFinite, MaybeFinite, Index, StrictStr | None
+]
+
+
 class PolicyState(StateModel):
-    """The retrain policy's streak and cool-down (detectors/retrain.py)."""
+    """The retrain policy's streak, cool-down, budget and evidence (detectors/retrain.py). The
+    keys after `cooldown_until` came with the configurable policy; a checkpoint made before it
+    lacks them and restores with no budget spent, no deferral emitted and no evidence kept."""
 
     streak_row: Index | None
     streak_record: Index | None
     streak_time: StrictStr | None
     cooldown_until: Annotated[StrictInt, Field(ge=-1, le=MAX_INDEX)]
+    cooldown_until_seconds: Finite | None = None
+    #: when the signals of the last 24 hours were decided (epoch seconds), for the budget
+    signal_seconds: Annotated[list[Finite], Field(max_length=100_000)] = []
+    #: the drift deferral last emitted (the next is emitted when the reason changes)
+    deferred: (
+        Literal["below_effect_size", "not_persistent", "cooling_down", "over_budget"] | None
+    ) = None
+    drifted: list[DriftedEntry] = []
+    context: Annotated[list[ContextEntry], Field(max_length=32)] = []
 
     @model_validator(mode="after")
     def _one_streak(self) -> Self:

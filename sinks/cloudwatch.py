@@ -7,7 +7,10 @@ Model Monitor's metrics (namespace `aws/sagemaker/Endpoints/data-metrics`, dimen
   Monitor's robust or simple form, as constraints.json says);
 - feature_non_null_<feature>: the share of non-missing values in the latest window (0..1);
 - feature_data_<feature>: StatisticValues (SampleCount, Sum, Minimum, Maximum) of the values
-  seen since the previous publish (numeric features).
+  seen since the previous publish (numeric features);
+- with model quality (docs/model-quality.md), in `aws/sagemaker/Endpoints/model-metrics` (same
+  dimensions): each metric of the latest judged window under its Model Monitor name
+  (`accuracy`, `f2`, `rmse`, ...).
 
 driftstream's own metrics (namespace `cloudwatch.namespace`, default `driftstream`; dimension
 `Endpoint`, plus `Kind` or `Reason` where named, plus `cloudwatch.dimensions`): `Started`,
@@ -62,6 +65,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from driftstream.detectors.events import Event, EventKind
+from driftstream.detectors.retrain import is_deferral
 from driftstream.sinks import aws
 from driftstream.sinks.base import Sink
 from driftstream.sinks.retry import Backoff, BackoffSettings
@@ -123,6 +127,10 @@ class CloudWatchSettings(_Frozen):
 
 
 MODEL_MONITOR_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
+#: Model Monitor's model-quality metrics (reference §4.2): the metric's own name (`accuracy`, `f2`)
+MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
+#: the readings that hold a model-quality window's metric values (detectors/quality/watcher.py)
+MODEL_QUALITY_VALUES = "model_quality"
 MAX_DATA_PER_CALL = 1000
 #: distinct values in one datum's Values array ("up to 150 values per metric" in one call)
 MAX_VALUES_PER_DATUM = 150
@@ -722,8 +730,8 @@ class CloudWatchSink(Sink):
         self._sender.start()
 
     def add(self, event: Event) -> None:
-        if event.kind is EventKind.SUMMARY:
-            return
+        if event.kind is EventKind.SUMMARY or is_deferral(event):
+            return  # a retrain decision "not now" is no signal
         self._events[event.kind.value] += 1
         if event.kind is EventKind.REJECTED and event.reason:
             self._rejected[event.reason] += 1
@@ -776,6 +784,12 @@ class CloudWatchSink(Sink):
                     value = metric_value(stat[0]) if stat is not None else None
                     if value is not None:
                         data.append(self._mm(metric_name(prefix, feature), value, stamp))
+            for (metric, detector), (statistic, _) in sorted(snapshot.items()):
+                value = metric_value(statistic)
+                if detector == MODEL_QUALITY_VALUES and value is not None:
+                    data.append(
+                        self._mm(metric_name("", metric), value, stamp, MODEL_METRICS_NAMESPACE)
+                    )
         return data
 
     def _feature_data(self, stamp: dt.datetime) -> list[Datum]:
@@ -824,9 +838,15 @@ class CloudWatchSink(Sink):
         self._rejected.clear()
         return data
 
-    def _mm(self, name: str, value: float, stamp: dt.datetime) -> Datum:
+    def _mm(
+        self,
+        name: str,
+        value: float,
+        stamp: dt.datetime,
+        namespace: str = MODEL_MONITOR_NAMESPACE,
+    ) -> Datum:
         return Datum(
-            MODEL_MONITOR_NAMESPACE,
+            namespace,
             {
                 "MetricName": name,
                 "Dimensions": self._mm_dimensions,

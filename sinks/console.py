@@ -19,8 +19,12 @@ def describe(event: Event) -> str:
     what = event.kind.value
     if event.kind is EventKind.RETRAIN_SIGNAL:
         feats = ", ".join(event.extra.get("features", []))
+        if event.extra.get("decision") == "deferred":
+            return f"{where}  retrain deferred ({event.reason})  features: {feats}"
+        held = "  (awaiting approval)" if event.extra.get("approval") == "required" else ""
         return (
-            f"{where}  RETRAIN SIGNAL  features: {feats}  key={event.extra.get('idempotency_key')}"
+            f"{where}  RETRAIN SIGNAL{held}  features: {feats}  "
+            f"key={event.extra.get('idempotency_key')}"
         )
     stat = ""
     if event.value is not None and event.threshold is not None:

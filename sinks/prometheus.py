@@ -43,11 +43,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.monitor import MonitorView
+from driftstream.detectors.retrain import is_deferral
 from driftstream.detectors.window_checks import LOWER_BOUND_CHECKS
 from driftstream.sinks.base import Sink
 
@@ -135,6 +136,27 @@ def add_readings(
             age.add_metric(labels, max(0.0, now - view.evaluated_at[key]))
 
 
+def watcher_counters(extra_labels: Sequence[str] = ()) -> CounterMetricFamily:
+    """The empty family of the watchers' running totals (Watcher.counts: model quality's
+    labels and predictions), labelled endpoint, watcher, outcome, then `extra_labels`."""
+    return CounterMetricFamily(
+        "driftstream_watcher_outcomes",
+        "What the watchers counted: model quality's ground-truth labels and predictions",
+        labels=["endpoint", "watcher", "outcome", *extra_labels],
+    )
+
+
+def add_counts(
+    family: CounterMetricFamily,
+    prefix: Sequence[str],
+    view: MonitorView,
+    suffix: Sequence[str] = (),
+) -> None:
+    """One sample per watcher total of `view`, labelled prefix + (watcher, outcome) + suffix."""
+    for (watcher, outcome), total in sorted(view.counts.items()):
+        family.add_metric([*prefix, watcher, outcome, *suffix], float(total))
+
+
 class DriftCollector(Collector):
     """Reads the monitor's latest view when Prometheus scrapes (no copies kept here)."""
 
@@ -143,9 +165,12 @@ class DriftCollector(Collector):
         self._view = view
 
     def collect(self) -> Iterable[Metric]:
+        view = self._view()
         families = drift_gauges()
-        add_readings(families, [self.endpoint], self._view())
-        return families
+        add_readings(families, [self.endpoint], view)
+        counts = watcher_counters()
+        add_counts(counts, [self.endpoint], view)
+        return (*families, counts)
 
 
 class PrometheusSink(Sink):
@@ -223,8 +248,8 @@ class PrometheusSink(Sink):
         return int(self._server.server_port) if self._server is not None else None
 
     def add(self, event: Event) -> None:
-        if event.kind in (EventKind.SUMMARY, EventKind.REJECTED):
-            return  # rejections are counted by reason in observe_batch
+        if event.kind in (EventKind.SUMMARY, EventKind.REJECTED) or is_deferral(event):
+            return  # rejections are counted by reason in observe_batch; "not now" is no signal
         self.events.labels(
             self.endpoint, event.kind.value, event.feature or "", event.detector or ""
         ).inc()

@@ -16,6 +16,7 @@ def build_baseline(
     *,
     header: bool = True,
     label_column: str | None = None,
+    ground_truth_column: str | None = None,
     on_warning: Callable[[BaselineWarning], object] | None = None,
 ) -> Baseline:
     """Profile `data`, write both baseline files into `out_dir`, and return them loaded back.
@@ -25,8 +26,12 @@ def build_baseline(
     Raises BaselineError for unusable training data (see `profile_rows`); what is usable but
     questionable (values that are not numbers in a numeric column, too few rows) is handed to
     `on_warning`, one BaselineWarning at a time, before the files are written.
+    `ground_truth_column`: the true label's column, left out of the features (model quality:
+    detectors/quality/baseline.py).
     """
-    profile = profile_rows(data, header=header, label_column=label_column)
+    profile = profile_rows(
+        data, header=header, label_column=label_column, ground_truth_column=ground_truth_column
+    )
     if on_warning is not None:
         for warning in profile.warnings:
             on_warning(warning)

@@ -77,15 +77,21 @@ def write_baseline(
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     config = monitoring if monitoring is not None else MonitoringConfig()
-    _write_json(out_dir / STATISTICS, _statistics_document(profile))
+    _write_json(out_dir / STATISTICS, statistics_document(profile))
     _write_json(out_dir / CONSTRAINTS, _constraints_document(profile, config))
+
+
+def model_monitor_json(document: object) -> str:
+    """`document` as Model Monitor's files look (indented, plain-value arrays on one line),
+    ending in a newline: how the baseline files and the report folder's files are written."""
+    return _pretty(document) + "\n"
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
     # a sibling temporary file, then an atomic rename; plain open() keeps the umask's mode
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(_pretty(document) + "\n", encoding="utf-8")
+        tmp.write_text(model_monitor_json(document), encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -112,7 +118,8 @@ def _scalar(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(", ", ": "))
 
 
-def _statistics_document(profile: DatasetProfile) -> dict[str, Any]:
+def statistics_document(profile: DatasetProfile) -> dict[str, Any]:
+    """The `statistics.json` of `profile` (also a monitored window's: detectors/constraints)."""
     return {
         "version": 0.0,
         "dataset": {"item_count": profile.item_count},
@@ -342,6 +349,7 @@ def _feature(
         domain=tuple(d.text() for d in domains.items()) if domains is not None else None,
         is_non_negative=non_negative.boolean() if non_negative is not None else None,
         evaluate_constraints=_feature_evaluate(constraint, monitoring),
+        monitoring=_feature_monitoring(constraint, monitoring),
     )
 
 
@@ -358,20 +366,34 @@ def _suggested_domain(categorical: CategoricalStats | None) -> tuple[str, ...] |
     return tuple(sorted(categorical.counts))
 
 
-def _feature_evaluate(constraint: _Node, monitoring: MonitoringConfig) -> bool:
-    """Per-feature evaluate_constraints: the docs' camelCase object or the SDK's snake_case one."""
-    found: list[tuple[_Node, bool]] = []
-    camel = constraint.get("monitoringConfigOverrides")
-    if camel is not None and (flag := camel.get("evaluate_constraints")) is not None:
-        found.append((flag, flag.enabled()))
+def _overrides(constraint: _Node) -> list[_Node]:
+    """A feature's monitoring_config overrides: the docs' camelCase object, the SDK's
+    snake_case one inside string_constraints, or both."""
     string_constraints = constraint.get("string_constraints")
     snake = (
         string_constraints.get("monitoring_config_overrides")
         if string_constraints is not None
         else None
     )
-    if snake is not None and (flag := snake.get("evaluate_constraints")) is not None:
-        found.append((flag, flag.enabled()))
+    camel = constraint.get("monitoringConfigOverrides")
+    return [node for node in (camel, snake) if node is not None]
+
+
+def _feature_monitoring(constraint: _Node, monitoring: MonitoringConfig) -> MonitoringConfig | None:
+    """The feature's monitoring config where its overrides change the baseline's (an override
+    object takes monitoring_config's keys, in its shape); None where they change nothing."""
+    config = monitoring
+    for override in _overrides(constraint):
+        config = _monitoring_config(override, config)
+    return config if config != monitoring else None
+
+
+def _feature_evaluate(constraint: _Node, monitoring: MonitoringConfig) -> bool:
+    """Per-feature evaluate_constraints: the docs' camelCase object or the SDK's snake_case one."""
+    found: list[tuple[_Node, bool]] = []
+    for override in _overrides(constraint):
+        if (flag := override.get("evaluate_constraints")) is not None:
+            found.append((flag, flag.enabled()))
     if len(found) == 2 and found[0][1] != found[1][1]:
         raise BaselineError(
             f"{found[1][0].where}: contradicts {found[0][0].path}; set evaluate_constraints once"
@@ -468,8 +490,10 @@ def _categorical_stats(node: _Node) -> CategoricalStats:
     )
 
 
-def _monitoring_config(node: _Node) -> MonitoringConfig:
-    defaults = MonitoringConfig()
+def _monitoring_config(node: _Node, defaults: MonitoringConfig | None = None) -> MonitoringConfig:
+    """`node`'s keys over `defaults` (Model Monitor's when None): the baseline's
+    monitoring_config, or a feature's overrides over it."""
+    defaults = defaults if defaults is not None else MonitoringConfig()
 
     def flag(parent: _Node | None, key: str, default: bool) -> bool:
         child = parent.get(key) if parent is not None else None
@@ -503,7 +527,11 @@ def _monitoring_config(node: _Node) -> MonitoringConfig:
         ),
         # the docs: categorical_comparison_threshold defaults to comparison_threshold
         categorical_comparison_threshold=number(
-            dist, "categorical_comparison_threshold", comparison_threshold
+            dist,
+            "categorical_comparison_threshold",
+            comparison_threshold
+            if dist is not None and dist.get("comparison_threshold") is not None
+            else defaults.categorical_comparison_threshold,
         ),
         categorical_drift_method=(
             drift_node.choice(_DRIFT_METHODS)

@@ -24,9 +24,13 @@ Everything is deterministic: the same values in the same order give the same lev
 from __future__ import annotations
 
 import math
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field, StrictFloat, StrictInt, StrictStr
+
+from driftstream.detectors.state import StateError, StateModel, pack, parse, unpack
 
 DEFAULT_K = 2048  # Deequ's DEFAULT_SKETCH_SIZE, written as "k" : 2048.0 by Model Monitor
 DEFAULT_C = 0.64  # Deequ's DEFAULT_SHRINKING_FACTOR
@@ -105,6 +109,50 @@ class KLLSketch:
         items, weights = self.items_and_weights()
         return weighted_rank(items, weights, x, inclusive=inclusive)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The sketch as JSON-compatible data (checkpoints of a window's statistics): its
+        parameters, levels, and Deequ's per-level compaction counts and offsets, so that a
+        restored sketch goes on exactly as this one would."""
+        return {
+            "k": self.k,
+            "c": self.c,
+            "levels": [pack(level) for level in self._levels],
+            "compactions": list(self._compactions),
+            "offsets": list(self._offsets),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], what: str = "sketch") -> KLLSketch:
+        """A sketch restored from `state_dict()` output; StateError naming `what` and the key
+        for a state no sketch can be in (checked whole before it is used)."""
+        doc = parse(_SketchState, state, what)
+        try:
+            sketch = cls(doc.k, doc.c)
+        except ValueError as exc:
+            raise StateError(f"{what}: {exc}") from None
+        levels = [
+            unpack(text, np.float64, f"{what}.levels[{i}]") for i, text in enumerate(doc.levels)
+        ]
+        if not len(levels) == len(doc.compactions) == len(doc.offsets) >= 1:
+            raise StateError(
+                f"{what}: levels, compactions and offsets must have one entry per level"
+            )
+        if any(np.isnan(level).any() for level in levels):
+            raise StateError(f"{what}: a level holds NaN")
+        for _ in levels[1:]:
+            sketch._add_level()
+        sketch._levels = levels
+        sketch._compactions = list(doc.compactions)
+        sketch._offsets = list(doc.offsets)
+        sketch._stored = sum(level.size for level in levels)
+        if sketch._stored > sketch._capacity_total:
+            raise StateError(
+                f"{what}: {sketch._stored} items exceed the sketch's capacity of "
+                f"{sketch._capacity_total}"
+            )
+        sketch._count = sum(level.size << height for height, level in enumerate(levels))
+        return sketch
+
     def _add_level(self) -> None:
         self._levels.append(np.empty(0, dtype=np.float64))
         self._compactions.append(0)
@@ -156,3 +204,13 @@ def weighted_rank(
     xs = np.asarray(x, dtype=np.float64)
     pos = np.searchsorted(items, xs, side="right" if inclusive else "left")
     return np.asarray(cum[pos], dtype=np.float64)
+
+
+class _SketchState(StateModel):
+    """What `KLLSketch.state_dict()` writes."""
+
+    k: Annotated[StrictInt, Field(ge=2, le=1 << 20)]
+    c: Annotated[StrictFloat, Field(gt=0.0, le=1.0)]
+    levels: list[StrictStr]
+    compactions: list[Annotated[StrictInt, Field(ge=0, le=1 << 62)]]
+    offsets: list[Annotated[StrictInt, Field(ge=0, le=1)]]

@@ -79,6 +79,9 @@ class FeatureBaseline:
     domain: tuple[str, ...] | None = None  # string_constraints.domains
     is_non_negative: bool | None = None  # num_constraints.is_non_negative
     evaluate_constraints: bool = True  # per-feature monitoring_config_overrides
+    #: this feature's monitoring_config where its overrides change the baseline's; None: the
+    #: baseline's (`Baseline.monitoring_of`)
+    monitoring: MonitoringConfig | None = None
 
     @property
     def is_numeric(self) -> bool:
@@ -122,6 +125,10 @@ class Baseline:
     def outputs(self) -> tuple[FeatureBaseline, ...]:
         """Model-output features (`prediction`, `prediction_0`, ...), in order."""
         return tuple(f for f in self.features if f.is_output)
+
+    def monitoring_of(self, feature: FeatureBaseline) -> MonitoringConfig:
+        """The monitoring config that applies to `feature`: its overrides, else the baseline's."""
+        return feature.monitoring if feature.monitoring is not None else self.monitoring
 
     def feature(self, name: str) -> FeatureBaseline:
         for f in self.features:

@@ -30,14 +30,24 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Annotated, Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
+from pydantic import Field, StrictBool, StrictInt, StrictStr
 
 from driftstream.detectors.baseline.errors import BaselineError
 from driftstream.detectors.baseline.kll import DEFAULT_C, DEFAULT_K, KLLSketch, weighted_rank
 from driftstream.detectors.baseline.model import PREDICTION, InferredType
+from driftstream.detectors.state import (
+    Finite,
+    StateError,
+    StateModel,
+    pack,
+    parse,
+    unpack,
+)
 
 CARDINALITY_THRESHOLD = 120  # Deequ's DEFAULT_CARDINALITY_THRESHOLD for categorical histograms
 HISTOGRAM_BUCKETS = 10  # Model Monitor's fixed numeric histogram size
@@ -141,13 +151,16 @@ def profile_rows(
     *,
     header: bool = True,
     label_column: str | None = None,
+    ground_truth_column: str | None = None,
     batch_rows: int = BATCH_ROWS,
 ) -> DatasetProfile:
     """Profile a CSV / JSON Lines file or a folder of them in one bounded-memory pass.
 
     `header` applies to CSV only. `label_column` names the model-output column: it is renamed
     `prediction` and placed first, as Model Monitor expects output columns first; the other
-    columns keep their order (JSON columns in order of first appearance).
+    columns keep their order (JSON columns in order of first appearance). `ground_truth_column`
+    names the true label's column, which is not a feature: it is left out (model quality reads
+    it: detectors/quality/baseline.py).
     Raises BaselineError naming the file and line for a row with the wrong number of columns,
     invalid or nested JSON, or undecodable text; and for an empty data set or an unknown label.
     `warnings`: numeric columns with values that are not numbers (kept numeric, or made String
@@ -174,6 +187,17 @@ def profile_rows(
         profiles = [column.result() for column in columns]
     except BaselineError as exc:
         raise BaselineError(f"{data}: {exc}") from None
+    if ground_truth_column is not None:
+        names = [p.name for p in profiles]
+        if ground_truth_column not in names:
+            raise BaselineError(
+                f"{data}: ground-truth column {ground_truth_column!r} not found; columns are "
+                f"{', '.join(names)}"
+            )
+        if ground_truth_column == label_column:
+            raise BaselineError(f"{data}: {label_column!r} cannot be both label and ground truth")
+        profiles = [p for p in profiles if p.name != ground_truth_column]
+        columns = [c for c in columns if c.name != ground_truth_column]
     warnings = [w for w in (column.warning() for column in columns) if w is not None]
     if rows < MIN_TRAINING_ROWS:
         warnings.append(
@@ -208,6 +232,32 @@ def _outputs_first(
         )
     label = next(p for p in profiles if p.name == label_column)
     return (replace(label, name=PREDICTION), *(p for p in profiles if p is not label))
+
+
+def read_columns(
+    data: Path, names: Sequence[str], *, header: bool = True, batch_rows: int = BATCH_ROWS
+) -> list[list[str]]:
+    """Every row's cells of the columns `names`, as text, in the order `profile_rows` reads
+    the rows (missing: ""). Model quality reads its two columns whole: its metrics rank every
+    pair. BaselineError for a column the data does not have."""
+    files = _data_files(data)
+    if files[0].suffix.lower() in JSON_SUFFIXES:
+        batches = _json_batches(files, batch_rows)
+    else:
+        batches = _csv_batches(files, header=header, batch_rows=batch_rows)
+    out: list[list[str]] = [[] for _ in names]
+    seen: list[str] = []
+    for columns, cells in batches:
+        seen = columns
+        for j, name in enumerate(names):
+            if name in columns:
+                out[j].extend(cells[columns.index(name)])
+            else:  # a JSON key not seen yet: missing so far
+                out[j].extend([""] * (len(cells[0]) if cells else 0))
+    for name in names:
+        if name not in seen:
+            raise BaselineError(f"{data}: column {name!r} not found; columns are {', '.join(seen)}")
+    return out
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -364,12 +414,12 @@ class _ColumnAccumulator:
         self._missing = missing
         self._unparsable = 0
         self._first_unparsable = ""
-        self._numeric = _NumericAccumulator()
+        self._numeric = NumericAccumulator()
         self._counts: Counter[str] | None = Counter()
         # distinct numbers and distinct other values apart: a numeric column counts only the
         # former, a String column both (their union)
-        self._distinct_numbers = _DistinctCounter()
-        self._distinct_others = _DistinctCounter()
+        self._distinct_numbers = DistinctCounter()
+        self._distinct_others = DistinctCounter()
 
     def add(self, cells: Sequence[str]) -> None:
         missing = cells.count("")
@@ -384,10 +434,10 @@ class _ColumnAccumulator:
                 self._counts = None  # high cardinality: no categorical buckets, free the memory
         values, integral, numbers, others = _sort_cells(present)
         if numbers:
-            self._distinct_numbers.add(_hash_strings(numbers))
+            self._distinct_numbers.add(hash_strings(numbers))
             self._numeric.add(values, integral)
         if others:
-            self._distinct_others.add(_hash_strings(others))
+            self._distinct_others.add(hash_strings(others))
             if not self._unparsable:
                 self._first_unparsable = others[0]
             self._unparsable += len(others)
@@ -495,7 +545,7 @@ def _parse_number(cell: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-class _NumericAccumulator:
+class NumericAccumulator:
     """Count, exact sum, mean and M2 (Chan et al. batch merge), min, max and the KLL sketch."""
 
     def __init__(self) -> None:
@@ -507,6 +557,44 @@ class _NumericAccumulator:
         self._min = math.inf
         self._max = -math.inf
         self._sketch = KLLSketch()
+
+    @property
+    def count(self) -> int:
+        """Values added."""
+        return self._n
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running statistics as JSON-compatible data (checkpoints of a window's
+        statistics); min and max are null before the first value."""
+        empty = self._n == 0
+        return {
+            "integral": self.integral,
+            "n": self._n,
+            "sum": self._sum,
+            "mean": self._mean,
+            "m2": self._m2,
+            "min": None if empty else self._min,
+            "max": None if empty else self._max,
+            "sketch": self._sketch.state_dict(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], what: str) -> NumericAccumulator:
+        """Restore `state_dict()` output; StateError naming `what` for a state that cannot be."""
+        doc = parse(_NumericState, state, what)
+        sketch = KLLSketch.from_state(doc.sketch, f"{what}.sketch")
+        if sketch.count != doc.n:
+            raise StateError(f"{what}: n {doc.n} differs from the sketch's {sketch.count} values")
+        if (doc.min is None) != (doc.n == 0) or (doc.max is None) != (doc.n == 0):
+            raise StateError(f"{what}: min and max are null exactly when n is 0")
+        accumulator = cls()
+        accumulator.integral = doc.integral
+        accumulator._n = doc.n
+        accumulator._sum, accumulator._mean, accumulator._m2 = doc.sum, doc.mean, doc.m2
+        if doc.min is not None and doc.max is not None:
+            accumulator._min, accumulator._max = doc.min, doc.max
+        accumulator._sketch = sketch
+        return accumulator
 
     def add(self, values: FloatArray, integral: bool) -> None:
         self.integral = self.integral and integral
@@ -580,7 +668,7 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 _SHORT_TEXT = 64  # code points; longer cells are hashed one by one to bound the array width
 
 
-def _hash_strings(values: Sequence[str]) -> HashArray:
+def hash_strings(values: Sequence[str]) -> HashArray:
     """Stable 64-bit hashes of cell texts (the same in every process, unlike hash()).
 
     Short cells, the usual case, are hashed together in numpy (FNV-1a over code points, then a
@@ -598,6 +686,13 @@ def _hash_strings(values: Sequence[str]) -> HashArray:
         digest = hashlib.blake2b(values[i].encode("utf-8", "surrogatepass"), digest_size=8)
         hashes[i] = int.from_bytes(digest.digest(), "little")
     return hashes
+
+
+def hash_numbers(values: FloatArray) -> HashArray:
+    """Stable 64-bit hashes of numbers by value (0.0 and -0.0 alike): the bits of each, mixed
+    by SplitMix64. For values that come as numbers, not text (a window's decoded rows)."""
+    bits = (np.asarray(values, dtype=np.float64) + 0.0).view(np.uint64)
+    return _splitmix64(bits)
 
 
 def _fnv_hash(values: Sequence[str]) -> HashArray:
@@ -621,7 +716,7 @@ def _splitmix64(z: HashArray) -> HashArray:
     return np.asarray(z ^ (z >> np.uint64(31)), dtype=np.uint64)
 
 
-class _DistinctCounter:
+class DistinctCounter:
     """Distinct values: exact up to EXACT_LIMIT, then HyperLogLog (p=14, about 0.8 % error).
 
     Deequ's `approximate_num_distinct_values` / `distinct_count` are HyperLogLog estimates too;
@@ -647,9 +742,36 @@ class _DistinctCounter:
             if self._exact.size > self.EXACT_LIMIT:
                 self._exact = None
 
-    def union(self, other: _DistinctCounter) -> _DistinctCounter:
+    def state_dict(self) -> dict[str, Any]:
+        """The counter as JSON-compatible data: registers, and the exact set while it lasts."""
+        return {
+            "registers": pack(self._registers),
+            "exact": pack(self._exact) if self._exact is not None else None,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], what: str) -> DistinctCounter:
+        """Restore `state_dict()` output; StateError naming `what` for a state that cannot be."""
+        doc = parse(_DistinctState, state, what)
+        registers = unpack(doc.registers, np.uint8, f"{what}.registers")
+        if registers.size != 1 << cls.P or int(registers.max()) > 64 - cls.P + 1:
+            raise StateError(f"{what}.registers: expected {1 << cls.P} registers <= {65 - cls.P}")
+        counter = cls()
+        counter._registers = registers.copy()
+        if doc.exact is None:
+            counter._exact = None
+        else:
+            exact = unpack(doc.exact, np.uint64, f"{what}.exact")
+            if exact.size > cls.EXACT_LIMIT or (np.diff(exact) <= 0).any():
+                raise StateError(
+                    f"{what}.exact: expected at most {cls.EXACT_LIMIT} increasing hashes"
+                )
+            counter._exact = exact.copy()
+        return counter
+
+    def union(self, other: DistinctCounter) -> DistinctCounter:
         """A counter of the values either counter has seen, as if one had seen them all."""
-        both = _DistinctCounter()
+        both = DistinctCounter()
         both._registers = np.maximum(self._registers, other._registers)
         if self._exact is None or other._exact is None:
             both._exact = None
@@ -669,3 +791,23 @@ class _DistinctCounter:
         if raw <= 2.5 * m and zeros:
             return round(m * math.log(m / zeros))  # linear counting for small cardinalities
         return round(raw)
+
+
+class _NumericState(StateModel):
+    """What `NumericAccumulator.state_dict()` writes."""
+
+    integral: StrictBool
+    n: Annotated[StrictInt, Field(ge=0, le=1 << 62)]
+    sum: Finite
+    mean: Finite
+    m2: Annotated[Finite, Field(ge=0.0)]
+    min: Finite | None
+    max: Finite | None
+    sketch: dict[StrictStr, Any]
+
+
+class _DistinctState(StateModel):
+    """What `DistinctCounter.state_dict()` writes."""
+
+    registers: StrictStr
+    exact: StrictStr | None

@@ -87,7 +87,8 @@ def _add(run: RunEvents, event: dict[str, Any]) -> None:
     elif kind == "anomaly":
         _add_anomaly(run, event)
     elif kind == "retrain_signal":
-        run.signals.append(_signal(event))
+        if event.get("decision") != "deferred":  # "not now" decisions are no signals
+            run.signals.append(_signal(event))
     elif kind == "summary":
         _read_summary(run, event)
     # other kinds (a newer driftstream's) are counted by the summary's `events`

@@ -30,12 +30,14 @@ from prometheus_client import CollectorRegistry
 from driftstream.detectors.base import Watcher
 from driftstream.detectors.baseline import Baseline, load_baseline
 from driftstream.detectors.monitor import Monitor, MonitorView
+from driftstream.detectors.retrain import PolicyError
 from driftstream.sinks import aws
 from driftstream.sinks.aws import AwsSettings
 from driftstream.sinks.base import DeadLetterSink, Sink, SinkUnavailableError
 from driftstream.sinks.cloudwatch import CloudWatchSink
 from driftstream.sinks.events_file import EventsFileSink
 from driftstream.sinks.prometheus import PrometheusSink
+from driftstream.sinks.report_folder import ReportFolderSink
 from driftstream.sinks.retry import Backoff, BackoffSettings
 from driftstream.sinks.signals.aws_targets import (
     EventBridgeSignalTarget,
@@ -120,15 +122,20 @@ def build_monitor(config: Config, baseline: Baseline) -> Monitor:
                 )
             }
         )
-    monitor = Monitor(
-        baseline,
-        layout.numeric,
-        layout.categorical,
-        detectors,
-        endpoint=config.endpoint,
-        config_identity=config.identity(),
-        watchers=build_watchers(config, baseline, layout),
-    )
+    try:
+        monitor = Monitor(
+            baseline,
+            layout.numeric,
+            layout.categorical,
+            detectors,
+            endpoint=config.endpoint,
+            config_identity=config.identity(),
+            watchers=build_watchers(config, baseline, layout),
+            lineage={"baseline": {"location": str(config.baseline)}} if config.baseline else {},
+            approval_required=config.sinks.signal_approval == "required",
+        )
+    except PolicyError as exc:
+        raise ConfigError(str(exc)) from None
     log.info("monitor_ready", baseline=baseline.identity, **monitor.summary())
     return monitor
 
@@ -137,7 +144,73 @@ def build_watchers(config: Config, baseline: Baseline, layout: FeatureLayout) ->
     """The watchers the config and baseline ask for (detectors/base.py: Watcher): Model Monitor
     constraint reports, model quality, bias drift. Each capability adds its builder here."""
     watchers: list[Watcher] = []
+    if config.reports.violations_out is not None:
+        watchers.append(_constraint_reports(config, baseline, layout))
+    if config.baseline is not None and (config.baseline / "analysis.json").is_file():
+        watchers.append(_bias_drift(config, baseline, layout))
+    if config.model_quality.ground_truth is not None or live_ground_truth(config) is not None:
+        watchers.append(_model_quality(config, layout))
     return watchers
+
+
+def live_ground_truth(config: Config) -> str | None:
+    """The ground-truth topic read beside the captures (`sources.kafka.ground_truth_topic`)."""
+    kafka = config.sources.kafka
+    return kafka.ground_truth_topic if kafka is not None else None
+
+
+def _model_quality(config: Config, layout: FeatureLayout) -> Watcher:
+    """`model_quality.ground_truth` (`replay --ground-truth`) or `sources.kafka.
+    ground_truth_topic` (`run`): model quality against the baseline's model_quality/
+    (detectors/quality)."""
+    from driftstream.detectors.constraints import WindowSpec
+    from driftstream.detectors.quality.files import MODEL_QUALITY, load_model_quality
+    from driftstream.detectors.quality.watcher import ModelQuality
+
+    folder = config.baseline / MODEL_QUALITY if config.baseline is not None else None
+    if folder is None or not (folder / "statistics.json").is_file():
+        given = (
+            "--ground-truth (model_quality.ground_truth)"
+            if config.model_quality.ground_truth is not None
+            else "sources.kafka.ground_truth_topic"
+        )
+        raise ConfigError(
+            f"{given} needs a baseline with model_quality/: "
+            "driftstream baseline DATA --ground-truth-column NAME --problem-type TYPE"
+        )
+    settings = config.model_quality
+    window = WindowSpec.parse(settings.window or config.reports.violations_window)
+    return ModelQuality(
+        load_model_quality(folder),
+        layout.numeric,
+        layout.categorical,
+        window,
+        settings,
+        config.detectors,
+    )
+
+
+def _bias_drift(config: Config, baseline: Baseline, layout: FeatureLayout) -> Watcher:
+    """The baseline folder has analysis.json: bias drift per report window (detectors/bias)."""
+    from driftstream.detectors.bias import BiasDrift, load_bias_drift_baseline
+    from driftstream.detectors.constraints import WindowSpec
+
+    assert config.baseline is not None
+    return BiasDrift(
+        load_bias_drift_baseline(config.baseline, baseline),
+        layout.numeric,
+        layout.categorical,
+        WindowSpec.parse(config.reports.violations_window),
+        false_alarms_per_million=config.detectors.false_alarms_per_million,
+    )
+
+
+def _constraint_reports(config: Config, baseline: Baseline, layout: FeatureLayout) -> Watcher:
+    """`reports.violations_out`: Model Monitor's report per window (detectors/constraints)."""
+    from driftstream.detectors.constraints import ConstraintReports, WindowSpec
+
+    window = WindowSpec.parse(config.reports.violations_window)
+    return ConstraintReports(baseline, layout.numeric, layout.categorical, window)
 
 
 def load_configured_baseline(config: Config) -> Baseline:
@@ -272,6 +345,7 @@ def _kafka(config: Config, core: Core, stop: threading.Event) -> LiveSource:
         retry_hint=functools.partial(bootstrap_hint, kafka.security),
         ready={
             "topics": list(kafka.topics),
+            "ground_truth_topic": kafka.ground_truth_topic,
             "group": kafka.group_id,
             "checkpoint": config.checkpoint.kafka_topic or str(config.checkpoint.directory),
         },
@@ -363,6 +437,11 @@ def live_source_name(config: Config) -> str:
 def build_live(config: Config, stop: threading.Event) -> Run:
     """Everything `driftstream run` needs, set up and connected (retrying while the broker or
     a sink is away; returns early, unconnected, when `stop` is set meanwhile)."""
+    if config.model_quality.ground_truth is not None:
+        raise ConfigError(
+            "model_quality.ground_truth: ground truth from files is for `driftstream replay`; "
+            "live, set sources.kafka.ground_truth_topic (docs/model-quality.md)"
+        )
     core = build_core(config, monitor_process=config.monitor_process)
     live = LIVE_SOURCES[live_source_name(config)](config, core, stop)
     extra: list[Sink] = []
@@ -435,6 +514,14 @@ def build_replay(
 
     The sinks are set up here; a sink that cannot be set up is an error, not retried."""
     core = build_core(config, monitor_process=False)
+    if config.model_quality.ground_truth is not None:
+        from driftstream.streamer.sources.ground_truth import ground_truth_feed
+
+        source.ground_truth = ground_truth_feed(
+            config.model_quality.ground_truth,
+            config.aws,
+            max_line_bytes=config.decode.max_record_bytes,
+        )
     store = directory_store(checkpoint_dir, "replay checkpoint")
     all_sinks, outputs = event_sinks(config, core, sinks)
     service = ProcessingService(
@@ -471,10 +558,11 @@ def build_replay(
 class OutputSinks:
     cloudwatch: CloudWatchSink | None = None
     signals: SignalDeliverySink | None = None
+    reports: ReportFolderSink | None = None  # the watchers' files: `reports.violations_out`
 
     @property
     def sinks(self) -> list[Sink]:
-        return [s for s in (self.cloudwatch, self.signals) if s is not None]
+        return [s for s in (self.cloudwatch, self.signals, self.reports) if s is not None]
 
     def watch(self, monitors: Callable[[], Iterable[Monitor | MonitorView]]) -> None:
         """Where the CloudWatch sink reads window statistics: the monitors `monitors()` returns
@@ -553,6 +641,9 @@ def build_output_sinks(
     the signal outbox is opened here: one that another process holds is a configuration error).
     """
     out = OutputSinks()
+    target = config.reports.violations_out
+    if target is not None:
+        out.reports = ReportFolderSink(target, _client_factory("s3", config.aws))
     cw = config.sinks.cloudwatch
     if cw is not None:
         out.cloudwatch = CloudWatchSink(
@@ -575,6 +666,7 @@ def build_output_sinks(
             endpoint=config.endpoint,
             registry=registry,
             close_timeout=config.sinks.flush_timeout_seconds,
+            approval_required=config.sinks.signal_approval == "required",
         )
         try:
             out.signals.outbox.open()

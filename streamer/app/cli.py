@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from driftstream.detectors.baseline import Baseline
     from driftstream.streamer.app.config import Config
     from driftstream.streamer.runtime.summary import RunSummary
     from driftstream.streamer.sources.files import CaptureObjectsSource
@@ -72,6 +73,28 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", type=Path, default=Path("baseline"), help="output folder")
     b.add_argument("--no-header", action="store_true", help="the CSV has no header row")
     b.add_argument("--label-column", help="the column holding the model output")
+    b.add_argument(
+        "--ground-truth-column",
+        help="the column holding the true label (not a feature): also writes DIR/model_quality/",
+    )
+    b.add_argument(
+        "--problem-type",
+        choices=["BinaryClassification", "MulticlassClassification", "Regression"],
+        help="with --ground-truth-column: which model-quality metrics",
+    )
+    b.add_argument(
+        "--probability-threshold",
+        type=float,
+        default=0.5,
+        help="BinaryClassification: the model output is a probability, positive above this",
+    )
+    b.add_argument(
+        "--bias-config",
+        type=Path,
+        metavar="FILE",
+        help="a Clarify analysis config: also writes DIR/analysis.json, the post-training bias "
+        "metrics of the model output (the bias-drift baseline)",
+    )
 
     r = sub.add_parser("replay", help="run captured records through the monitor")
     r.add_argument("source", help="capture .jsonl/.jsonl.gz file, folder, or s3://bucket/prefix")
@@ -97,6 +120,24 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="then write the HTML report of the events to FILE (as `driftstream report` does)",
     )
+    r.add_argument(
+        "--violations-out",
+        metavar="DIR",
+        help="Model Monitor's constraint_violations.json and statistics.json of every window "
+        "under DIR/yyyy/mm/dd/hh/mm/ (a folder or s3://bucket/prefix)",
+    )
+    r.add_argument(
+        "--ground-truth",
+        metavar="GT",
+        help="Model Monitor ground-truth records (a file, a folder or s3://bucket/prefix), "
+        "joined to the captures: model quality against the baseline's model_quality/",
+    )
+    r.add_argument(
+        "--violations-window",
+        metavar="W",
+        help="the report window: a duration of inferenceTime (30s, 5m, 1h; default 1h) or a "
+        "record count (10000r)",
+    )
 
     run = sub.add_parser("run", help="the live service")
     run.add_argument("--config", type=Path, required=True)
@@ -113,6 +154,12 @@ def _parser() -> argparse.ArgumentParser:
         "-o", "--out", type=Path, help="the HTML file (default: EVENTS with the suffix .html)"
     )
     rep.add_argument("--baseline", type=Path, help="baseline folder: named and summarised")
+
+    sig = sub.add_parser("signals", help="retrain signals held for approval: list, show, decide")
+    sig.add_argument("action", choices=["list", "show", "approve", "reject"])
+    sig.add_argument("id", nargs="?", metavar="ID", help="a signal's key (or its beginning)")
+    sig.add_argument("--config", type=Path, help="YAML config file: its sinks.signal_outbox")
+    sig.add_argument("--reason", metavar="TEXT", help="why (approve, reject): kept with it")
     return p
 
 
@@ -159,12 +206,19 @@ class StopSignals:
 def cmd_baseline(args: argparse.Namespace, stop: StopSignals) -> int:
     from driftstream.detectors.baseline import build_baseline
 
+    if (args.ground_truth_column is None) != (args.problem_type is None):
+        raise UsageError("--ground-truth-column and --problem-type go together")
+    if args.bias_config is not None:
+        from driftstream.detectors.bias import load_bias_config
+
+        load_bias_config(args.bias_config)  # a bad config fails before any file is written
     stop.interrupt_at_once()
     baseline = build_baseline(
         args.data,
         args.out,
         header=not args.no_header,
         label_column=args.label_column,
+        ground_truth_column=args.ground_truth_column,
         on_warning=lambda w: print(f"driftstream: warning: {w.message}", file=sys.stderr),
     )
     print(
@@ -172,7 +226,59 @@ def cmd_baseline(args: argparse.Namespace, stop: StopSignals) -> int:
         f"{len(baseline.features)} features, {int(baseline.item_count)} rows, "
         f"identity {baseline.identity}"
     )
+    if args.ground_truth_column is not None:
+        _model_quality_baseline(args)
+    if args.bias_config is not None:
+        _bias_baseline(args, baseline)
     return EXIT_OK
+
+
+def _bias_baseline(args: argparse.Namespace, baseline: Baseline) -> None:
+    """`baseline --bias-config FILE`: DIR/analysis.json (detectors/bias)."""
+    from driftstream.detectors.bias import ANALYSIS, build_bias_baseline
+
+    built = build_bias_baseline(
+        args.data,
+        args.out,
+        args.bias_config,
+        baseline,
+        header=not args.no_header,
+        label_column=args.label_column,
+        on_warning=lambda message: print(f"driftstream: warning: {message}", file=sys.stderr),
+    )
+    metrics = sorted({m.name for f in built.analysis.facets for m in f.metrics})
+    print(
+        f"wrote {args.out / ANALYSIS}: {', '.join(metrics)} of {len(built.analysis.facets)} "
+        f"facet group{'' if len(built.analysis.facets) == 1 else 's'}"
+    )
+
+
+def _model_quality_baseline(args: argparse.Namespace) -> None:
+    """`baseline --ground-truth-column --problem-type`: DIR/model_quality/ (detectors/quality)."""
+    from driftstream.detectors.baseline import PREDICTION
+    from driftstream.detectors.quality.baseline import build_model_quality, problem_type
+    from driftstream.detectors.quality.files import MODEL_QUALITY
+
+    out = args.out / MODEL_QUALITY
+    quality, dropped = build_model_quality(
+        args.data,
+        out,
+        prediction_column=args.label_column or PREDICTION,
+        ground_truth_column=args.ground_truth_column,
+        problem=problem_type(args.problem_type),
+        probability_threshold=args.probability_threshold,
+        header=not args.no_header,
+    )
+    if dropped:
+        print(
+            f"driftstream: warning: {dropped:,} rows have no usable model output or ground "
+            "truth; model quality is computed without them",
+            file=sys.stderr,
+        )
+    print(
+        f"wrote {out}: {quality.problem.value}, {int(quality.item_count)} pairs, "
+        f"{len(quality.constraints)} constraints"
+    )
 
 
 def _replay_config(args: argparse.Namespace) -> Config:
@@ -185,11 +291,30 @@ def _replay_config(args: argparse.Namespace) -> Config:
         overrides["baseline"] = str(args.baseline)
     if args.metrics_port is not None:
         overrides["metrics.port"] = args.metrics_port
+    if args.violations_out is not None:
+        overrides["reports.violations_out"] = args.violations_out
+    if args.ground_truth is not None:
+        overrides["model_quality.ground_truth"] = args.ground_truth
+    if args.violations_window is not None:
+        overrides["reports.violations_window"] = _violations_window(args.violations_window)
     config = load_config(args.config, **overrides)
+    if args.violations_window is not None and config.reports.violations_out is None:
+        raise UsageError("--violations-window needs --violations-out (or reports.violations_out)")
     if "metrics" not in config.model_fields_set:
         metrics = config.metrics.model_copy(update={"enabled": False})
         config = config.model_copy(update={"metrics": metrics})
     return config
+
+
+def _violations_window(text: str) -> str:
+    """`--violations-window`, checked (docs/model-monitor-reports.md)."""
+    from driftstream.detectors.constraints.window import WindowSpec
+
+    try:
+        WindowSpec.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"--violations-window: {exc}") from None
+    return text
 
 
 def cmd_replay(args: argparse.Namespace, stop: StopSignals) -> int:
@@ -198,6 +323,8 @@ def cmd_replay(args: argparse.Namespace, stop: StopSignals) -> int:
     if args.to is not None:
         if args.resume:
             raise UsageError("--resume continues a monitored replay; it does not apply to --to")
+        if args.violations_out is not None:
+            raise UsageError("--violations-out reports a monitored replay; not with --to")
         return _republish(args, stop.event)
     from driftstream.sinks.base import Sink
     from driftstream.sinks.console import ConsoleSink
@@ -472,6 +599,24 @@ def _write_report(events: Path, out: Path, baseline: Path | None) -> None:
     print(f"driftstream: report written to {out}", file=sys.stderr)
 
 
+def cmd_signals(args: argparse.Namespace, stop: StopSignals) -> int:
+    """`signals list|show|approve|reject` (streamer/app/signals.py, docs/signals.md)."""
+    from driftstream.sinks.signals.approval import ApprovalError
+    from driftstream.streamer.app.config import load_config
+    from driftstream.streamer.app.signals import check_arguments, run_signals
+
+    problem = check_arguments(args.action, args.id, args.reason)
+    if problem is not None:
+        raise UsageError(problem)
+    directory = load_config(args.config).sinks.signal_outbox
+    stop.interrupt_at_once()
+    try:
+        run_signals(args.action, args.id, directory, args.reason)
+    except ApprovalError as exc:
+        raise UsageError(str(exc)) from None
+    return EXIT_OK
+
+
 def expected_errors() -> tuple[type[Exception], ...]:
     """The errors that are the user's to fix: one line, exit 2, no traceback. (Imported when an
     error is being reported, so that start-up imports only what the command needs.)"""
@@ -501,6 +646,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, StopSignals], int]] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "report": cmd_report,
+    "signals": cmd_signals,
 }
 
 

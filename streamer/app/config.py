@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -20,12 +20,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
+from driftstream.detectors.constraints.window import DEFAULT_WINDOW, WindowSpec
+from driftstream.detectors.quality.settings import ModelQualitySettings
 from driftstream.detectors.settings import DetectorSettings
 from driftstream.sinks.aws import AwsSettings
 from driftstream.sinks.cloudwatch import CloudWatchSettings
+from driftstream.sinks.report_folder import S3_SCHEME, split_s3
 from driftstream.sinks.signals.settings import SignalTarget, check_signal_targets
 from driftstream.streamer.sources.kafka.settings import KafkaSourceSettings
 from driftstream.streamer.sources.kinesis.settings import KinesisSourceSettings
@@ -92,11 +96,48 @@ class SinksSettings(_Frozen):
     cloudwatch: CloudWatchSettings | None = None
     signals: tuple[SignalTarget, ...] = ()
     signal_outbox: Path = Field(Path("signal-outbox"), description="durable retrain signals")
+    signal_approval: Literal["none", "required"] = Field(
+        "none",
+        description="required: signals wait in the outbox for `driftstream signals approve` "
+        "(docs/signals.md)",
+    )
 
     @model_validator(mode="after")
     def _signal_names(self) -> SinksSettings:
         check_signal_targets(self.signals)
+        if self.signal_approval == "required" and not self.signals:
+            raise ValueError(
+                "sinks.signal_approval: required needs sinks.signals (where approved signals go)"
+            )
         return self
+
+
+class ReportsSettings(_Frozen):
+    """Model Monitor's reports per window (docs/model-monitor-reports.md): `replay
+    --violations-out DIR --violations-window W`."""
+
+    violations_out: str | None = Field(
+        None,
+        min_length=1,
+        description="a folder or s3://bucket/prefix: each window's constraint_violations.json "
+        "and statistics.json under yyyy/mm/dd/hh/mm/ (None: no reports)",
+    )
+    violations_window: str = Field(
+        DEFAULT_WINDOW, description="a duration of inferenceTime (30s, 5m, 1h) or records (10000r)"
+    )
+
+    @field_validator("violations_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        WindowSpec.parse(value)
+        return value
+
+    @field_validator("violations_out")
+    @classmethod
+    def _target(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith(S3_SCHEME):
+            split_s3(value)
+        return value
 
 
 class Config(_Frozen):
@@ -110,6 +151,8 @@ class Config(_Frozen):
     checkpoint: CheckpointSettings = CheckpointSettings()
     sinks: SinksSettings = SinksSettings()
     aws: AwsSettings = AwsSettings()
+    reports: ReportsSettings = ReportsSettings()
+    model_quality: ModelQualitySettings = ModelQualitySettings()
     monitor_process: bool = Field(
         True,
         description="`run`: decode and monitor in a child process, beside the consumer (false: "
@@ -135,8 +178,8 @@ class Config(_Frozen):
         content identity, and the same baseline reached by two spellings of its path is the
         same configuration).
         """
-        text = self.model_dump_json(
-            exclude={
+        left_out: dict[str, Any] = dict.fromkeys(
+            (
                 "metrics",
                 "batch_size",
                 "sources",
@@ -145,8 +188,12 @@ class Config(_Frozen):
                 "aws",
                 "baseline",
                 "monitor_process",
-            }
+            ),
+            True,
         )
+        # where reports go; their window stays in (model quality and bias drift use it)
+        left_out["reports"] = {"violations_out"}
+        text = self.model_dump_json(exclude=left_out)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -166,6 +213,8 @@ _FILE_RELATIVE: tuple[tuple[str, ...], ...] = (
     ("checkpoint", "directory"),
     ("sinks", "events_file"),
     ("sinks", "signal_outbox"),
+    ("reports", "violations_out"),
+    ("model_quality", "ground_truth"),
     ("sources", "kafka", "security", "ssl_cafile"),
     ("sources", "kafka", "security", "ssl_certfile"),
     ("sources", "kafka", "security", "ssl_keyfile"),
@@ -177,7 +226,7 @@ def _resolve_path(tree: dict[str, Any], keys: tuple[str, ...], base: Path) -> No
     for key in keys[:-1]:
         node = node.get(key) if isinstance(node, dict) else None
     value = node.get(keys[-1]) if isinstance(node, dict) else None
-    if value and not isinstance(value, dict | list):
+    if value and not isinstance(value, dict | list) and "://" not in str(value):
         node[keys[-1]] = str((base / str(value)).resolve())
 
 

@@ -149,7 +149,11 @@ def _report(events: list[Event], changes: tuple[Change, ...], change_at: int) ->
             f"  {'prediction':<18} {pred.detector:<24} after "
             f"{(pred.record_index or 0) - change_at:>6,} records (follows age)"
         )
-    signals = [e for e in events if e.kind is EventKind.RETRAIN_SIGNAL]
+    signals = [
+        e
+        for e in events
+        if e.kind is EventKind.RETRAIN_SIGNAL and e.extra.get("decision") != "deferred"
+    ]
     for s in signals:
         print(f"retrain signal at record {s.record_index:,}: {', '.join(s.extra['features'])}")
     print(f"false alarms (before the change or on unchanged features): {false_alarms}")

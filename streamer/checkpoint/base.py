@@ -4,10 +4,15 @@ Format (JSON, never pickle; one document per consumer group, topic and partition
 
     {"version": 1, "group": "driftstream", "topic": "captures", "partition": 0,
      "offset": 12000, "written_at": "2026-11-26T10:00:00.000000+00:00",
-     "monitor": {... detectors.monitor.Monitor.state_dict() ...}}
+     "monitor": {... detectors.monitor.Monitor.state_dict() ...},
+     "aux_offsets": {"ground-truth": 4711}}
 
 `offset` is the next record to read: every record before it has been through the monitor whose
 state is `monitor`, and its events were flushed to every sink before the checkpoint was written.
+`aux_offsets` (only when there are any): the next offset of the same-numbered partition of each
+side topic read with this one (the ground-truth topic, docs/model-quality.md): every record
+before it is in `monitor` too (the join buffer), so both topics resume where the state ends.
+Checkpoints written without it load as having none.
 
 Two stores:
 - DirectoryCheckpointStore: DIR/<group>/<topic>/<partition>.json, written atomically (temporary
@@ -25,7 +30,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 
@@ -57,6 +62,8 @@ class Checkpoint:
     partition: Partition
     offset: int
     monitor: dict[str, Any]
+    #: side topic -> next offset of its partition of the same number (module docstring)
+    aux_offsets: dict[str, int] = field(default_factory=dict)
 
 
 class CheckpointStore(ABC):
@@ -99,17 +106,18 @@ def checkpoint_key(group: str, partition: Partition) -> str:
 
 
 def encode(checkpoint: Checkpoint) -> bytes:
-    return orjson.dumps(
-        {
-            "version": CHECKPOINT_VERSION,
-            "group": checkpoint.group,
-            "topic": checkpoint.partition.topic,
-            "partition": checkpoint.partition.partition,
-            "offset": checkpoint.offset,
-            "written_at": dt.datetime.now(dt.UTC).isoformat(),
-            "monitor": checkpoint.monitor,
-        }
-    )
+    doc: dict[str, Any] = {
+        "version": CHECKPOINT_VERSION,
+        "group": checkpoint.group,
+        "topic": checkpoint.partition.topic,
+        "partition": checkpoint.partition.partition,
+        "offset": checkpoint.offset,
+        "written_at": dt.datetime.now(dt.UTC).isoformat(),
+        "monitor": checkpoint.monitor,
+    }
+    if checkpoint.aux_offsets:
+        doc["aux_offsets"] = checkpoint.aux_offsets
+    return orjson.dumps(doc)
 
 
 class _Document(BaseModel):
@@ -124,6 +132,7 @@ class _Document(BaseModel):
     offset: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
     written_at: StrictStr
     monitor: dict[StrictStr, Any]
+    aux_offsets: dict[StrictStr, Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]] = {}
 
 
 def decode(data: bytes, *, where: str, group: str, partition: Partition) -> Checkpoint:
@@ -151,7 +160,7 @@ def decode(data: bytes, *, where: str, group: str, partition: Partition) -> Chec
     if found != (group, partition.topic, partition.partition):
         key = checkpoint_key(group, partition)
         raise CheckpointError(f"checkpoint {where} belongs to {found}, not {key}")
-    return Checkpoint(group, partition, checked.offset, checked.monitor)
+    return Checkpoint(group, partition, checked.offset, checked.monitor, dict(checked.aux_offsets))
 
 
 def write_atomically(path: Path, data: bytes) -> None:

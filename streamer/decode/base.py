@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driftstream.detectors.baseline.model import Baseline
+from driftstream.detectors.ground_truth import NO_GROUND_TRUTH, GroundTruth
 
 
 class RejectReason(StrEnum):
@@ -38,6 +39,9 @@ class Rejection:
     detail: str
     event_id: str | None = None
     inference_time: str | None = None
+    #: for COLUMN_COUNT: how many input columns (values) the row had (missing_column_check and
+    #: extra_column_check of the constraint reports, detectors/constraints/)
+    columns: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class DecodedBatch:
     event_id: list[str | None] = field(default_factory=list)  # per row
     inference_time: list[str | None] = field(default_factory=list)  # per row
     rejections: list[Rejection] = field(default_factory=list)
+    #: eventMetadata.inferenceId per row (None where the caller passed none)
+    inference_id: list[str | None] = field(default_factory=list)
+    #: ground-truth labels released with these records (model quality: detectors/quality/)
+    ground_truth: GroundTruth = NO_GROUND_TRUTH
 
     @property
     def n_rows(self) -> int:

@@ -39,9 +39,11 @@ from driftstream.streamer.decode.base import (
 from driftstream.streamer.decode.scan import (
     DATA,
     EVENT_ID,
+    INFERENCE_ID,
     INFERENCE_TIME,
     NEEDS_PYTHON,
     OUTPUT,
+    SLOTS,
     gather,
     match_canonical,
     scan_csv,
@@ -87,11 +89,19 @@ class _RecordError(Exception):
     offending value, quoted after the message only when DecodeOptions.rejection_excerpts is set.
     """
 
-    def __init__(self, reason: RejectReason, message: str, shown: object = _NOT_SHOWN) -> None:
+    def __init__(
+        self,
+        reason: RejectReason,
+        message: str,
+        shown: object = _NOT_SHOWN,
+        *,
+        columns: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.shown = shown
+        self.columns = columns  # COLUMN_COUNT: the row's number of input columns
 
 
 @dataclass
@@ -104,6 +114,7 @@ class _General:
     event_id: list[str | None]  # per row
     inference_time: list[str | None]  # per row
     rejections: list[Rejection]
+    inference_id: list[str | None]  # per row
 
 
 @dataclass(frozen=True)
@@ -133,6 +144,7 @@ class _Canonical:
     spans: npt.NDArray[np.int64]  # (records, 4, 2): start, end of each slot; output -1 if absent
     event_id: list[str | None]
     inference_time: list[str | None]
+    inference_id: list[str | None]
     others: list[int]  # positions of every other record, for the general path
 
 
@@ -207,6 +219,7 @@ class CaptureDecoder:
                 event_id=canonical.event_id,
                 inference_time=canonical.inference_time,
                 rejections=rejections,
+                inference_id=canonical.inference_id,
             )
 
         # Canonical records with a wrong column count go to the general path too: it explains
@@ -225,6 +238,7 @@ class CaptureDecoder:
         kept = good.tolist()
         event_id = [*compress(canonical.event_id, kept), *general.event_id]
         inference_time = [*compress(canonical.inference_time, kept), *general.inference_time]
+        inference_id = [*compress(canonical.inference_id, kept), *general.inference_id]
         return DecodedBatch(
             first_index=first_index,
             n_records=len(lines),
@@ -234,6 +248,7 @@ class CaptureDecoder:
             event_id=np.array(event_id, dtype=object)[order].tolist(),
             inference_time=np.array(inference_time, dtype=object)[order].tolist(),
             rejections=rejections,
+            inference_id=np.array(inference_id, dtype=object)[order].tolist(),
         )
 
     # -- hot path -------------------------------------------------------------------------------
@@ -250,7 +265,7 @@ class CaptureDecoder:
         bounds = np.empty((n, 2), dtype=np.int64)
         np.cumsum(lengths, out=bounds[:, 1])
         bounds[:, 0] = bounds[:, 1] - lengths
-        spans = np.empty((n, 4, 2), dtype=np.int64)
+        spans = np.empty((n, SLOTS, 2), dtype=np.int64)
         oversized = lengths > self.options.max_record_bytes
         bounds[oversized, 1] = bounds[oversized, 0]  # never scanned; the general path rejects it
         ok = match_canonical(np.frombuffer(text, dtype=np.uint8), bounds, spans)
@@ -266,6 +281,7 @@ class CaptureDecoder:
             spans=spans,
             event_id=_gather_text(text, spans[:, EVENT_ID]),
             inference_time=_gather_text(text, spans[:, INFERENCE_TIME]),
+            inference_id=_gather_optional(text, spans[:, INFERENCE_ID]),
             others=others,
         )
 
@@ -335,6 +351,7 @@ class CaptureDecoder:
         row_at: list[int] = []  # batch position of each row
         first_row: dict[int, int] = {}  # batch position -> its first row in `cells`
         event_ids: dict[int, str | None] = {}
+        inference_ids: dict[int, str | None] = {}
         times: dict[int, str | None] = {}
         rejections: list[Rejection] = []
         for i in positions:
@@ -345,7 +362,7 @@ class CaptureDecoder:
             if isinstance(result, Rejection):
                 rejections.append(result)
                 continue
-            rows, event_ids[i], times[i] = result
+            rows, event_ids[i], times[i], inference_ids[i] = result
             first_row[i] = len(cells)
             cells.extend(rows)
             row_at.extend([i] * len(rows))
@@ -376,11 +393,12 @@ class CaptureDecoder:
             event_id=[event_ids[i] for i in record.tolist()],
             inference_time=[times[i] for i in record.tolist()],
             rejections=rejections,
+            inference_id=[inference_ids[i] for i in record.tolist()],
         )
 
     def _record_cells(
         self, line: bytes, index: int
-    ) -> Rejection | tuple[list[list[object]], str | None, str | None]:
+    ) -> Rejection | tuple[list[list[object]], str | None, str | None, str | None]:
         """Parse one line with orjson and map it to rows of cells, or to its Rejection."""
         limit = self.options.max_record_bytes
         if len(line) > limit:
@@ -408,13 +426,13 @@ class CaptureDecoder:
                 detail = f"{detail}: {excerpt}"
             return Rejection(index, reason, detail)
 
-        event_id, inference_time = _event_metadata(record)
+        event_id, inference_time, inference_id = _event_metadata(record)
         try:
             rows = self._mapped_rows(record)
         except _RecordError as exc:
             detail = self._detail(exc.message, exc.shown)
-            return Rejection(index, exc.reason, detail, event_id, inference_time)
-        return rows, event_id, inference_time
+            return Rejection(index, exc.reason, detail, event_id, inference_time, exc.columns)
+        return rows, event_id, inference_time, inference_id
 
     def _detail(self, message: str, shown: object) -> str:
         """A rejection's detail: `message`, then the offending value when excerpts are on."""
@@ -452,6 +470,7 @@ class CaptureDecoder:
                     f"CSV row {r + 1} has {len(fields)} columns, the baseline has "
                     f"{self._n_in} inputs",
                     ",".join(fields),
+                    columns=len(fields),
                 )
         return [list[object](fields) for fields in rows]
 
@@ -511,6 +530,7 @@ class CaptureDecoder:
                 RejectReason.COLUMN_COUNT,
                 f"JSON row {r + 1} has {len(values)} values, the baseline has {self._n_in} inputs",
                 values,
+                columns=len(values),
             )
         return values
 
@@ -623,16 +643,14 @@ class CaptureDecoder:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _event_metadata(record: object) -> tuple[str | None, str | None]:
+def _event_metadata(record: object) -> tuple[str | None, str | None, str | None]:
+    """eventId, inferenceTime and inferenceId of a record's eventMetadata (None where absent)."""
     metadata = record.get("eventMetadata") if isinstance(record, dict) else None
     if not isinstance(metadata, dict):
-        return None, None
-    event_id = metadata.get("eventId")
-    inference_time = metadata.get("inferenceTime")
-    return (
-        event_id if isinstance(event_id, str) else None,
-        inference_time if isinstance(inference_time, str) else None,
-    )
+        return None, None, None
+    values = (metadata.get(key) for key in ("eventId", "inferenceTime", "inferenceId"))
+    event_id, inference_time, inference_id = (v if isinstance(v, str) else None for v in values)
+    return event_id, inference_time, inference_id
 
 
 def _payload(endpoint: dict[str, object], where: str) -> tuple[bool, str]:
@@ -851,6 +869,18 @@ def _gather_text(text: bytes, spans: npt.NDArray[np.int64]) -> list[str | None]:
     out = np.empty(int((spans[:, 1] - spans[:, 0]).sum()) + len(spans), dtype=np.uint8)
     size = gather(np.frombuffer(text, dtype=np.uint8), np.ascontiguousarray(spans), out)
     return list[str | None](out[: size - 1].tobytes().decode().split("\n"))
+
+
+def _gather_optional(text: bytes, spans: npt.NDArray[np.int64]) -> list[str | None]:
+    """Like _gather_text, with None where a span is (-1, -1): a string the record lacks."""
+    present = spans[:, 0] >= 0
+    if present.all():
+        return _gather_text(text, spans)
+    out: list[str | None] = [None] * len(spans)
+    found = _gather_text(text, spans[present])
+    for i, value in zip(np.flatnonzero(present).tolist(), found, strict=True):
+        out[i] = value
+    return out
 
 
 def _excerpt(value: object) -> str:

@@ -20,7 +20,9 @@ import numpy.typing as npt
 
 # The canonical record, as the literal text between its variable strings. A line matches when
 # it is exactly these pieces with plain strings (no escape, no control character) between them;
-# the endpointOutput part (pieces 3-5) may be absent. Data strings may end in an escaped \r\n.
+# the endpointOutput part (pieces 3-5) may be absent, and so may the inferenceId (piece 9, where
+# the keys' alphabetical order puts it; no real record with one was seen: reference §1.2). Data
+# strings may end in an escaped \r\n.
 _SKELETON_PIECES = (
     b'{"captureData":{"endpointInput":{"observedContentType":"',  # 0, then content type
     b'","mode":"INPUT","data":"',  # 1, then the input CSV row
@@ -31,11 +33,13 @@ _SKELETON_PIECES = (
     b'},"eventMetadata":{"eventId":"',  # 6, then eventId
     b'","inferenceTime":"',  # 7, then inferenceTime
     b'"},"eventVersion":"0"}',  # 8
+    b'","inferenceId":"',  # 9, optional between eventId and inferenceTime, then inferenceId
 )
 _SKELETON = np.frombuffer(b"".join(_SKELETON_PIECES), dtype=np.uint8)
 _SKELETON_CUTS = np.cumsum([0, *map(len, _SKELETON_PIECES)]).astype(np.int64)
 # Span slots filled by the matcher for each canonical line.
-DATA, OUTPUT, EVENT_ID, INFERENCE_TIME = 0, 1, 2, 3
+DATA, OUTPUT, EVENT_ID, INFERENCE_TIME, INFERENCE_ID = 0, 1, 2, 3, 4
+SLOTS = 5
 
 # -- CSV scanning, compiled ------------------------------------------------------------------------
 # numba compiles these on first use and caches the machine code beside this file (cache=True).
@@ -159,7 +163,8 @@ def _match_canonical_py(
     """Which lines buf[bounds[i, 0]:bounds[i, 1]] are canonical records (see _SKELETON_PIECES).
 
     For those, spans[i, slot] = (start, end) of the input data, output data ((-1, -1) when not
-    captured), eventId and inferenceTime. JSON whitespace may follow the closing brace.
+    captured), eventId, inferenceTime and inferenceId ((-1, -1) when the caller passed none).
+    JSON whitespace may follow the closing brace.
     """
     n = bounds.shape[0]
     ok = np.zeros(n, dtype=np.bool_)
@@ -184,6 +189,10 @@ def _match_canonical_py(
             pos = _literal(buf, q, end, 5)
         event_start = _literal(buf, pos, end, 6)
         event_end, pos = _plain_string(buf, event_start, end, False)
+        id_start = _literal(buf, pos, end, 9)
+        id_end = -1
+        if id_start >= 0:
+            id_end, pos = _plain_string(buf, id_start, end, False)
         time_start = _literal(buf, pos, end, 7)
         time_end, pos = _plain_string(buf, time_start, end, False)
         pos = _literal(buf, pos, end, 8)
@@ -198,6 +207,8 @@ def _match_canonical_py(
         spans[i, 2, 1] = event_end
         spans[i, 3, 0] = time_start
         spans[i, 3, 1] = time_end
+        spans[i, 4, 0] = id_start
+        spans[i, 4, 1] = id_end
     return ok
 
 

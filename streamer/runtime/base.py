@@ -38,6 +38,17 @@ class Processed:
     documents: list[Document] = field(default_factory=list)
 
 
+@dataclass
+class Finished:
+    """What a partition's monitor made when the stream ended (Monitor.finish): the events and
+    files of what its watchers still held open, such as the last report window."""
+
+    partition: Partition
+    events: list[Event]
+    documents: list[Document]
+    view: MonitorView
+
+
 class MonitorHostError(RuntimeError):
     """The monitor process died or failed: the live service cannot go on."""
 
@@ -79,6 +90,10 @@ class MonitorHost(ABC):
     def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         """Each partition's `Monitor.report_data()` (its trace and recent distributions), for
         the run's summary."""
+
+    @abstractmethod
+    def finish(self, partitions: Sequence[Partition]) -> list[Finished]:
+        """The stream of `partitions` has ended: each monitor's `finish()`, in order."""
 
     @abstractmethod
     def drop(self, partition: Partition) -> None:

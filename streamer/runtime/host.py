@@ -40,7 +40,9 @@ import structlog
 
 from driftstream.detectors.monitor import Monitor, MonitorView
 from driftstream.streamer.decode.capture import CaptureDecoder
+from driftstream.streamer.decode.ground_truth import decode_ground_truth
 from driftstream.streamer.runtime.base import (
+    Finished,
     MonitorHost,
     MonitorHostError,
     MonitorStateError,
@@ -56,7 +58,8 @@ log = structlog.get_logger(__name__)
 #: what stops the service; the parent handles them, the child ignores them
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-Work = tuple[Partition, int, list[bytes], dict[int, str]]  # partition, first index, lines, damaged
+#: partition, first index, lines, damaged, and ground truth released with them (record, line)
+Work = tuple[Partition, int, list[bytes], dict[int, str], list[tuple[int, bytes]]]
 
 
 class PartitionMonitors:
@@ -81,10 +84,12 @@ class PartitionMonitors:
 
     def process(self, work: Sequence[Work]) -> list[Processed]:
         out = []
-        for partition, first_index, lines, damaged in work:
+        for partition, first_index, lines, damaged, ground_truth in work:
             monitor = self.monitors[partition]
             t0 = time.perf_counter()
             decoded = self.decoder.decode(lines, first_index, damaged)
+            if ground_truth:
+                decoded.ground_truth = decode_ground_truth(ground_truth)
             events = rejection_events(decoded) + monitor.process(decoded)
             events.sort(key=lambda e: e.record_index if e.record_index is not None else -1)
             out.append(
@@ -105,6 +110,14 @@ class PartitionMonitors:
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return {p: self.monitors[p].state_dict() for p in partitions}
 
+    def finish(self, partitions: Sequence[Partition]) -> list[Finished]:
+        out = []
+        for p in partitions:
+            monitor = self.monitors[p]
+            events = monitor.finish()
+            out.append(Finished(p, events, monitor.take_documents(), monitor.view()))
+        return out
+
     def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return {p: self.monitors[p].report_data() for p in partitions}
 
@@ -113,7 +126,10 @@ class PartitionMonitors:
 
 
 def _work(batches: Sequence[RawBatch]) -> list[Work]:
-    return [(b.meta["partition"], b.first_index, b.lines, b.damaged) for b in batches]
+    return [
+        (b.meta["partition"], b.first_index, b.lines, b.damaged, b.meta.get("ground_truth", []))
+        for b in batches
+    ]
 
 
 class InlineMonitorHost(MonitorHost):
@@ -143,6 +159,9 @@ class InlineMonitorHost(MonitorHost):
 
     def states(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return self._monitors.states(partitions)
+
+    def finish(self, partitions: Sequence[Partition]) -> list[Finished]:
+        return self._monitors.finish(partitions)
 
     def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         return self._monitors.report_data(partitions)
@@ -232,6 +251,10 @@ class ProcessMonitorHost(MonitorHost):
         states: dict[Partition, dict[str, Any]] = self._call("states", list(partitions))
         return states
 
+    def finish(self, partitions: Sequence[Partition]) -> list[Finished]:
+        finished: list[Finished] = self._call("finish", list(partitions))
+        return finished
+
     def report_data(self, partitions: Sequence[Partition]) -> dict[Partition, dict[str, Any]]:
         data: dict[Partition, dict[str, Any]] = self._call("report_data", list(partitions))
         return data
@@ -316,6 +339,7 @@ def serve(
             "open": monitors.open,
             "process": monitors.process,
             "states": monitors.states,
+            "finish": monitors.finish,
             "report_data": monitors.report_data,
             "drop": monitors.drop,
         }

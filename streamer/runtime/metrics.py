@@ -9,7 +9,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from driftstream.detectors.monitor import MonitorView
-from driftstream.sinks.prometheus import add_readings, drift_gauges
+from driftstream.sinks.prometheus import add_counts, add_readings, drift_gauges, watcher_counters
 from driftstream.streamer.sources.base import Partition
 
 MonitorsReader = Callable[[], Mapping[Partition, MonitorView]]
@@ -24,8 +24,10 @@ class PartitionDriftCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         families = drift_gauges(["topic", "partition"])
+        counts = watcher_counters(["topic", "partition"])
         for part, view in sorted(dict(self._monitors()).items()):
             # view.current and view.active are copies, never changed
             where = [part.topic, str(part.partition)]
             add_readings(families, [self.endpoint], view, where)
-        return families
+            add_counts(counts, [self.endpoint], view, where)
+        return (*families, counts)

@@ -44,6 +44,7 @@ from typing import Any
 
 import structlog
 
+from driftstream.detectors.base import Document
 from driftstream.detectors.events import Event
 from driftstream.detectors.monitor import MonitorView
 from driftstream.sinks.base import DeadLetter, DeadLetterSink, Sink, SinkUnavailableError
@@ -80,6 +81,9 @@ class _Held:
     view: MonitorView
     next_offset: int | None  # after the last record processed; None: nothing read yet
     checkpointed: int | None  # offset of the last checkpoint written or restored
+    #: side topic -> its next offset, as of the last record processed (ground truth; saved
+    #: with next_offset: Checkpoint.aux_offsets)
+    aux_offsets: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -237,11 +241,12 @@ class ProcessingService:
         events = done.events
         tags = self.source.event_tags(partition)
         tagged = [tag(e, tags) for e in events] if tags else events
+        documents = placed(done.documents, tags)
         for sink in self.sinks:
             for event in tagged:
                 sink.add(event)
-            if done.documents:
-                sink.add_documents(done.documents)
+            if documents:
+                sink.add_documents(documents)
             sink.observe(done.view)
         if self.dead_letters is not None:
             keys = raw.meta.get("keys")
@@ -259,6 +264,7 @@ class ProcessingService:
                     )
                 )
         held.next_offset = raw.first_index + len(raw.lines)
+        held.aux_offsets.update(raw.meta.get("aux_offsets", {}))
         self._since_checkpoint += len(raw.lines)
         s = self.summary
         s.records_read += done.n_records
@@ -281,7 +287,8 @@ class ProcessingService:
         1. flush every sink and the dead-letter sink: the events (and rejected records) of
            every record processed so far are written or acknowledged;
         2. checkpoint: for each partition with new records, its monitor's state together with
-           the next offset to read goes to the checkpoint store, which returns once it is
+           the next offset to read (and its side topics', `aux_offsets`: the ground truth whose
+           labels are in that state) goes to the checkpoint store, which returns once it is
            durable; state and position are only ever saved together;
         3. commit to the consumer group exactly the checkpointed offsets (`commit`, or, on
            revoke, the source commits the returned offsets on its network thread).
@@ -303,7 +310,7 @@ class ProcessingService:
         ]
         states = self.host.states(changed) if changed else {}
         checkpoints = [
-            Checkpoint(self.group, p, offset, states[p])
+            Checkpoint(self.group, p, offset, states[p], dict(self._held[p].aux_offsets))
             for p in changed
             if (offset := self._held[p].next_offset) is not None
         ]
@@ -382,6 +389,8 @@ class ProcessingService:
     def _shutdown(self, started: float) -> None:
         self._join()
         held = list(self._held)
+        if self.source.exhausted and not self._broken:
+            self._finish(held)
         try:
             self._commit_point(held, "shutdown", self.source.commit)
         except INFRA_ERRORS as exc:
@@ -412,6 +421,23 @@ class ProcessingService:
         self.source.close()
         self.host.close()
         log.info("stopped", records=self.summary.records_read, partitions=[str(p) for p in held])
+
+    def _finish(self, partitions: Sequence[Partition]) -> None:
+        """The finite stream has ended: what the monitors' watchers still hold open (the last
+        report window) becomes events and files now, before the final checkpoint. A stop of
+        the live service is not an end: that state is checkpointed and goes on after it."""
+        for done in self.host.finish(partitions):
+            self._held[done.partition].view = done.view
+            tags = self.source.event_tags(done.partition)
+            events = [tag(e, tags) for e in done.events] if tags else done.events
+            documents = placed(done.documents, tags)
+            for sink in self.sinks:
+                for event in events:
+                    sink.add(event)
+                if documents:
+                    sink.add_documents(documents)
+                sink.observe(done.view)
+            self.summary.events.update(e.kind.value for e in events)
 
     # -- partitions coming and going (PartitionListener) -------------------------------------
 
@@ -473,6 +499,7 @@ class ProcessingService:
         except MonitorStateError as exc:
             self._fatal = CheckpointError(str(exc))
             return False
+        aux = dict(cp.aux_offsets) if cp is not None else {}
         if cp is not None:
             self.source.seek(p, cp.offset)
             log.info(
@@ -480,6 +507,7 @@ class ProcessingService:
                 partition=str(p),
                 offset=cp.offset,
                 rows_seen=view.rows_seen,
+                **({"aux_offsets": aux} if aux else {}),
             )
         else:
             log.info(
@@ -487,8 +515,9 @@ class ProcessingService:
                 partition=str(p),
                 hint="no checkpoint: from the group's committed offset, else the reset policy",
             )
+        self.source.seek_aux(p, aux)
         offset = cp.offset if cp is not None else None
-        self._held[p] = _Held(view, offset, offset)
+        self._held[p] = _Held(view, offset, offset, aux)
         return True
 
     def _restore_paused(self) -> None:
@@ -556,3 +585,12 @@ def settle_heap() -> None:
 def tag(event: Event, tags: Mapping[str, Any]) -> Event:
     """`event` with where it came from (extra keys of events.jsonl: topic and partition)."""
     return dataclasses.replace(event, extra={**event.extra, **tags})
+
+
+def placed(documents: Sequence[Document], tags: Mapping[str, Any]) -> list[Document]:
+    """Report-folder files of a partition of a live source under `<topic>/<partition>/`, so
+    that partitions do not write over each other's windows; a replay's (no tags) as they are."""
+    if not tags or not documents:
+        return list(documents)
+    prefix = f"{tags['topic']}/{tags['partition']}/"
+    return [Document(prefix + d.path, d.content) for d in documents]

@@ -41,7 +41,8 @@ class RunSummary:
 
 
 def report_keys(data: Mapping[Partition, dict[str, Any]]) -> dict[str, Any]:
-    """The summary's `trace` and `distributions` from each partition's Monitor.report_data().
+    """The summary's `trace` and `distributions` from each partition's Monitor.report_data(),
+    and each watcher's counts under its name.
 
     One partition (every replay): as the monitor gave them. Several: each trace series names
     its partition, and the distributions add up the partitions' counts (their bins come from
@@ -51,6 +52,7 @@ def report_keys(data: Mapping[Partition, dict[str, Any]]) -> dict[str, Any]:
     several = len(data) > 1
     series: list[dict[str, Any]] = []
     merged: dict[str, dict[str, Any]] = {}
+    watchers: dict[str, Counter[str]] = {}
     window = 0
     for part, report in sorted(data.items()):
         for s in report["trace"]:
@@ -58,9 +60,13 @@ def report_keys(data: Mapping[Partition, dict[str, Any]]) -> dict[str, Any]:
         window += report["distributions"]["window"]
         for feature in report["distributions"]["features"]:
             _add_counts(merged, feature)
+        for name, counts in report.get("watchers", {}).items():
+            watchers.setdefault(name, Counter()).update(counts)
     return {
         "trace": {"series": series},
         "distributions": {"window": window, "features": list(merged.values())},
+        # the watchers' counts under their names, added up over partitions (`model_quality`)
+        **{name: dict(sorted(counts.items())) for name, counts in sorted(watchers.items())},
     }
 
 

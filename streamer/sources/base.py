@@ -125,6 +125,14 @@ class Source(ABC):
     def seek(self, partition: Partition, offset: int) -> None:
         """Read `partition` from `offset` on (an assigned partition; callable from the listener)."""
 
+    def seek_aux(self, partition: Partition, offsets: Mapping[str, int]) -> None:  # noqa: B027
+        """Read the side topics of `partition` (its ground truth) from these next-offsets, a side
+        topic not named from its start (the reset policy); called on every assignment, after
+        `seek`, with the checkpoint's `aux_offsets`. A source with side topics puts the
+        position after what it attached to a batch in `RawBatch.meta["aux_offsets"]` (side
+        topic -> next offset), which the loop checkpoints with the partition. Sources without
+        any ignore it."""
+
     @abstractmethod
     def pause(self, partitions: Sequence[Partition]) -> None:
         """Return no records of these partitions until `resume` (callable from the listener)."""

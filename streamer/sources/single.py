@@ -14,7 +14,7 @@ import re
 import threading
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from driftstream.streamer.sources.base import Partition, PartitionListener, RawBatch, Source
 from driftstream.streamer.sources.pacing import Pacer
@@ -30,6 +30,14 @@ def inference_time(line: bytes) -> str | None:
     """The eventMetadata.inferenceTime of a raw capture line, without parsing all of it."""
     m = _INFERENCE_TIME.search(line)
     return m.group(1).decode("ascii", "replace") if m else None
+
+
+class LabelFeed(Protocol):
+    """Ground truth that goes with a stream of captures (streamer/sources/ground_truth.py)."""
+
+    def release(self, batch: RawBatch) -> list[tuple[int, bytes]]:
+        """The labels available with `batch`'s records: (record index, record line) each."""
+        ...
 
 
 class OnePartitionSource(Source):
@@ -54,6 +62,10 @@ class OnePartitionSource(Source):
         self._paused = False
         self._exhausted = False
         self._next = 0  # offset of the next record `read` returns
+        #: ground truth released alongside the records, in `RawBatch.meta["ground_truth"]`
+        #: (model quality: streamer/sources/ground_truth.py); also while seeking, so that a
+        #: resumed replay has released exactly the labels its checkpoint holds
+        self.ground_truth: LabelFeed | None = None
 
     @abstractmethod
     def read(self, max_records: int) -> RawBatch | None:
@@ -64,6 +76,8 @@ class OnePartitionSource(Source):
         batch = self.read(max_records)
         if batch is not None:
             self._next = batch.first_index + len(batch.lines)
+            if self.ground_truth is not None:
+                batch.meta["ground_truth"] = self.ground_truth.release(batch)
         return batch
 
     # -- Source ------------------------------------------------------------------------------

@@ -151,7 +151,9 @@ def test_cloudwatch_and_signals_survive_an_outage(endpoint: Endpoint, tmp_path: 
         e.to_dict() for e in reference.events[:-1]
     ]
     key = next(
-        e.extra["idempotency_key"] for e in collect.events if e.kind.value == "retrain_signal"
+        e.extra["idempotency_key"]
+        for e in collect.events
+        if e.kind.value == "retrain_signal" and e.extra["decision"] == "retrain"
     )
     # the signal is in the outbox and in the local file, not yet on SNS
     assert signals.outbox.get(key) is not None

@@ -151,7 +151,7 @@ def test_every_target_receives_the_signal_once(
     )
     assert done.returncode == 0, done.stderr
     events = s.read_events(tmp_path / "events.jsonl")
-    (decided,) = [e for e in events if e["kind"] == "retrain_signal"]
+    (decided,) = [e for e in events if e.get("decision") == "retrain"]
     key = decided["idempotency_key"]
 
     (line,) = (tmp_path / "signals.jsonl").read_text().splitlines()
@@ -205,7 +205,7 @@ def test_every_target_receives_the_signal_once(
     assert again.returncode == 0, again.stderr
     assert "signal_duplicate" in again.stderr
     (decided_again,) = [
-        e for e in s.read_events(tmp_path / "events2.jsonl") if e["kind"] == "retrain_signal"
+        e for e in s.read_events(tmp_path / "events2.jsonl") if e.get("decision") == "retrain"
     ]
     assert decided_again["idempotency_key"] == key
     assert len((tmp_path / "signals.jsonl").read_text().splitlines()) == 1

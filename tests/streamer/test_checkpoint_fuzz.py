@@ -93,7 +93,7 @@ def partition_monitors(
     monitors = PartitionMonitors(CaptureDecoder(baseline), prototype)
     monitors.open(P, None)
     scenario = Scenario("s", 1500, (Change("mean_shift", "age", 1200, 3.0),))
-    monitors.process([(P, 0, list(capture_lines(scenario)), {})])
+    monitors.process([(P, 0, list(capture_lines(scenario)), {}, [])])
     state = orjson.loads(orjson.dumps(monitors.states([P])[P]))
     return monitors, state
 

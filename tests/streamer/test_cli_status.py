@@ -64,7 +64,7 @@ def test_help_and_version_load_nothing_heavy(option: str) -> None:
     if option == "--version":
         assert done.stdout.startswith("driftstream ")
     else:
-        assert "{baseline,replay,run,demo,report}" in done.stdout
+        assert "{baseline,replay,run,demo,report,signals}" in done.stdout
 
 
 # -- exit status ----------------------------------------------------------------------------

@@ -84,6 +84,12 @@ class KafkaSourceSettings(_Frozen):
     heartbeat_interval_ms: int | None = Field(None, gt=0, description="None: a third of session")
     max_poll_interval_ms: int = Field(300_000, ge=1000)
     request_timeout_ms: int = Field(30_000, ge=1000)
+    ground_truth_topic: str | None = Field(
+        None,
+        min_length=1,
+        description="Model Monitor ground-truth records, partitioned like the capture topic "
+        "(docs/model-quality.md); None: no live model quality",
+    )
     security: KafkaSecurity = KafkaSecurity()
     retry: RetrySettings = RetrySettings()
 
@@ -112,4 +118,14 @@ class KafkaSourceSettings(_Frozen):
             raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
         if self.request_timeout_ms <= self.poll_timeout_ms:
             raise ValueError("request_timeout_ms must be above poll_timeout_ms")
+        return self
+
+    @model_validator(mode="after")
+    def _co_partitioned(self) -> KafkaSourceSettings:
+        # ground-truth partition i goes with capture partition i: of one capture topic only
+        if self.ground_truth_topic is not None:
+            if len(self.topics) != 1:
+                raise ValueError("ground_truth_topic needs exactly one capture topic in topics")
+            if self.ground_truth_topic in self.topics:
+                raise ValueError("ground_truth_topic must not be the capture topic")
         return self

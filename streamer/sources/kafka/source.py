@@ -16,6 +16,13 @@ Records are expected keyed by endpoint, so one endpoint's records share a partit
 monitor per partition sees them all, in order. Detection per endpoint across several partitions
 needs one partition per endpoint, or a re-keying step before driftstream (docs/kafka.md).
 
+Ground truth (`ground_truth_topic`, model quality): the same-numbered partition of a
+ground-truth topic partitioned like the captures is read beside each capture partition held
+(streamer/sources/kafka/ground_truth.py); what was read of it by the time a partition's records
+are polled travels with its last batch of the poll, `meta["ground_truth"]` (each label at that
+batch's last record), and the offset after it in `meta["aux_offsets"]`, which the loop
+checkpoints with the partition.
+
 Threading: kafka-python 3 runs its network loop on a background thread, and rebalance callbacks
 run there while the caller's thread waits inside `poll()` or `close()`. The listener therefore
 never races the processing loop, but it must not call blocking consumer methods; a revoke's
@@ -42,6 +49,10 @@ from driftstream.streamer.sources.base import (
     PartitionListener,
     RawBatch,
     Source,
+)
+from driftstream.streamer.sources.kafka.ground_truth import (
+    GroundTruthReader,
+    check_co_partitioned,
 )
 from driftstream.streamer.sources.kafka.logs import bootstrap_hint
 from driftstream.streamer.sources.kafka.settings import KafkaSecurity, KafkaSourceSettings
@@ -110,6 +121,20 @@ def consumer_options(settings: KafkaSourceSettings) -> dict[str, Any]:
     }
 
 
+def ground_truth_options(settings: KafkaSourceSettings) -> dict[str, Any]:
+    """KafkaConsumer keyword arguments for the ground-truth reader: no group, no commits (its
+    position is in the checkpoints)."""
+    return {
+        **client_options(settings),
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": settings.auto_offset_reset,
+        "max_poll_records": settings.max_poll_records,
+        "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
+        "fetch_max_bytes": settings.fetch_max_bytes,
+    }
+
+
 def _partition(tp: Any) -> Partition:
     return Partition(str(tp.topic), int(tp.partition))
 
@@ -128,6 +153,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
     async def on_partitions_revoked(self, revoked: Any) -> None:
         offsets = self._listener.on_revoked(_sorted(revoked))
         self._source.forget_timestamps(_sorted(revoked))
+        self._source.release_ground_truth(_sorted(revoked))
         if offsets:
             try:
                 # the network loop is this thread: await the commit, never block on it
@@ -149,6 +175,7 @@ class _Rebalance(AsyncConsumerRebalanceListener):  # type: ignore[misc]  # kafka
     async def on_partitions_lost(self, lost: Any) -> None:
         self._listener.on_lost(_sorted(lost))
         self._source.forget_timestamps(_sorted(lost))
+        self._source.release_ground_truth(_sorted(lost))
 
 
 ConsumerFactory = Callable[..., Any]
@@ -175,17 +202,37 @@ class KafkaSource(Source):
         self._down_since: float | None = None
         # per partition: batch end offset -> timestamp (ms) of the record before it (`lag`)
         self._timestamps: dict[Partition, dict[int, int]] = {}
+        self._ground_truth: GroundTruthReader | None = None
+        if settings.ground_truth_topic is not None:
+            self._ground_truth = GroundTruthReader(
+                settings.ground_truth_topic,
+                lambda: self._factory(**ground_truth_options(settings)),
+                max_lines=settings.max_poll_records,
+                reset=settings.auto_offset_reset,
+            )
 
     # -- life cycle --------------------------------------------------------------------------
 
     def setup(self, listener: PartitionListener) -> None:
-        """Connect (retrying with back-off until the broker answers or stop is set), subscribe."""
+        """Connect (retrying with back-off until the broker answers or stop is set), subscribe.
+        With a ground-truth topic, first check that it is partitioned like the capture topic
+        (SourceError, one line, when not)."""
         while self._consumer is None and not self.stop.is_set():
             try:
                 self._consumer = self._factory(**consumer_options(self.settings))
             except KafkaError as exc:
                 self._failed("connect", exc)
         if self._consumer is None:
+            return
+        reader = self._ground_truth
+        while reader is not None and not self.stop.is_set():
+            try:
+                reader.setup()
+                check_co_partitioned(reader.consumer, self.settings.topics[0], reader.topic)
+                break
+            except KafkaError as exc:
+                self._failed("connect", exc)
+        if self.stop.is_set():
             return
         self._backoff.reset()
         self._consumer.subscribe(
@@ -200,6 +247,11 @@ class KafkaSource(Source):
         )
 
     def close(self) -> None:
+        if self._ground_truth is not None:
+            try:
+                self._ground_truth.close()
+            except KafkaError as exc:
+                log.warning("kafka_close_failed", error=type(exc).__name__, detail=str(exc))
         if self._consumer is not None:
             consumer, self._consumer = self._consumer, None
             try:
@@ -223,6 +275,7 @@ class KafkaSource(Source):
         except KafkaError as exc:
             self._failed("poll", exc)
             return []
+        self._fetch_ground_truth()  # reads ahead while captures are quiet too
         if not polled:
             self._check_connected()
             return []
@@ -234,7 +287,38 @@ class KafkaSource(Source):
                 for batch, timestamp in _runs(partition, records):
                     self._keep_timestamp(partition, batch.first_index + len(batch.lines), timestamp)
                     batches.append(batch)
+        if self._ground_truth is not None:
+            self._attach_ground_truth(self._ground_truth, batches)
         return batches
+
+    def _fetch_ground_truth(self) -> None:
+        if self._ground_truth is None:
+            return
+        try:
+            self._ground_truth.fetch()
+        except KafkaError as exc:
+            # the labels stay in the topic: the next poll reads them
+            if self.metrics is not None:
+                self.metrics.broker_error("poll")
+            log.warning(
+                "ground_truth_fetch_failed",
+                topic=self._ground_truth.topic,
+                error=type(exc).__name__,
+                detail=str(exc),
+            )
+
+    @staticmethod
+    def _attach_ground_truth(reader: GroundTruthReader, batches: Sequence[RawBatch]) -> None:
+        """The labels read of each partition's ground truth go with its last batch of this poll,
+        each at the batch's last record, and the offset after them with it."""
+        last = {batch.meta["partition"]: batch for batch in batches}
+        for partition, batch in last.items():
+            lines, next_offset = reader.take(partition.partition)
+            at = batch.first_index + len(batch.lines) - 1
+            if lines:
+                batch.meta["ground_truth"] = [(at, line) for line in lines]
+            if next_offset is not None:
+                batch.meta["aux_offsets"] = {reader.topic: next_offset}
 
     def _keep_timestamp(self, partition: Partition, end: int, timestamp: int) -> None:
         kept = self._timestamps.setdefault(partition, {})
@@ -247,6 +331,18 @@ class KafkaSource(Source):
     def seek(self, partition: Partition, offset: int) -> None:
         self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
         self._timestamps.pop(partition, None)
+
+    def seek_aux(self, partition: Partition, offsets: Mapping[str, int]) -> None:
+        """Read `partition`'s ground truth from the checkpointed offset (none: by the reset
+        policy); a source without a ground-truth topic has no side topic."""
+        if self._ground_truth is not None:
+            self._ground_truth.want(partition.partition, offsets.get(self._ground_truth.topic))
+
+    def release_ground_truth(self, partitions: Sequence[Partition]) -> None:
+        """Stop reading the ground truth of partitions this member no longer holds."""
+        if self._ground_truth is not None:
+            for p in partitions:
+                self._ground_truth.release(p.partition)
 
     def pause(self, partitions: Sequence[Partition]) -> None:
         self._consumer.pause(*(TopicPartition(p.topic, p.partition) for p in partitions))
