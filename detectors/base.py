@@ -268,6 +268,12 @@ class Watcher(ABC):
         """Files made since the last call (each handed over once)."""
         return []
 
+    def observations(self) -> list[Event]:
+        """Measurements made since the last call for the retrain policy only, not events of
+        the run (a window's model-quality metrics, violated or not: the policy's own quality
+        thresholds judge them). Each handed over once."""
+        return []
+
     def alarm_sources(self) -> int:
         """Alarm sources this watcher adds to the false-alarm budget (detectors/calibration.py):
         the monitor splits the budget over its own and these, then calls `calibrate`."""

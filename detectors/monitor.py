@@ -405,7 +405,8 @@ class Monitor:
         for watcher in self.watchers:
             watched.extend(watcher.process(batch, first_row))
         events.extend(watched)
-        events.extend(self._decide(watched, batch, first_row))
+        measured = [m for watcher in self.watchers for m in watcher.observations()]
+        events.extend(self._decide(watched, batch, first_row, measured))
         self.state.rows_seen += n_rows
         self.current, self.samples = self._readings()
         now = self.clock()
@@ -540,12 +541,20 @@ class Monitor:
         self._observations.append(_Observation(row, record, time, self._drifted(row, record)))
         return events
 
-    def _decide(self, watched: list[Event], batch: RowBatch, first_row: int) -> list[Event]:
-        """The retrain policy's decisions on this batch: its window evaluations and the
-        watchers' model-quality and bias events, in record order (an event before a window
-        evaluation of the same record)."""
+    def _decide(
+        self,
+        watched: list[Event],
+        batch: RowBatch,
+        first_row: int,
+        measured: list[Event] = [],  # noqa: B006 - never changed
+    ) -> list[Event]:
+        """The retrain policy's decisions on this batch: its window evaluations, the
+        watchers' model-quality and bias events, and their measurements (Watcher.observations:
+        judged by the policy's quality thresholds only), in record order (an event before a
+        window evaluation of the same record)."""
+        quiet = {id(m) for m in measured}
         evidence = sorted(
-            (e for e in watched if is_quality(e) or is_bias(e)),
+            [*(e for e in watched if is_quality(e) or is_bias(e)), *measured],
             key=lambda e: e.record_index or 0,
         )
         observations, self._observations = self._observations, []
@@ -559,7 +568,11 @@ class Monitor:
             # before it: a label's event may sit at a rejected record)
             rows = int(np.searchsorted(records, record, side="right"))
             time = batch.inference_time[rows - 1] if rows else None
-            decisions.append(self.policy.observe_event(event, first_row + rows, time))
+            decisions.append(
+                self.policy.observe_event(
+                    event, first_row + rows, time, measurement=id(event) in quiet
+                )
+            )
         decisions.extend(self._observe(o) for o in observations)
         return [d for d in decisions if d is not None]
 
@@ -640,8 +653,12 @@ class Monitor:
         if events:
             self.current, self.samples = self._readings()
         rows = self.state.rows_seen
-        for event in sorted(events, key=lambda e: e.record_index or 0):
-            decision = self.policy.observe_event(event, rows, event.inference_time)
+        measured = [m for watcher in self.watchers for m in watcher.observations()]
+        judged = [(e, False) for e in events] + [(m, True) for m in measured]
+        for event, measurement in sorted(judged, key=lambda j: j[0].record_index or 0):
+            decision = self.policy.observe_event(
+                event, rows, event.inference_time, measurement=measurement
+            )
             if decision is not None:
                 events.append(decision)
         events.sort(key=self._event_order)

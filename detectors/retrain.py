@@ -336,11 +336,29 @@ class RetrainPolicy:
 
     # -- watchers' events -----------------------------------------------------------------
 
-    def observe_event(self, event: Event, row: int, inference_time: str | None) -> Event | None:
+    def observe_event(
+        self,
+        event: Event,
+        row: int,
+        inference_time: str | None,
+        *,
+        measurement: bool = False,
+    ) -> Event | None:
         """One event of the monitor's watchers, at global row `row` (the rows read so far) and
-        the inferenceTime of its record: model quality may decide; bias drift is context."""
+        the inferenceTime of its record: model quality may decide; bias drift is context.
+
+        `measurement`: a window's metric value that is no event of the run (Watcher.
+        observations): it decides only through `quality.thresholds`, and says nothing while
+        within them (one per window and metric would flood the events)."""
         quality = is_quality(event)
         if not quality and not is_bias(event):
+            return None
+        if measurement and (
+            event.value is None
+            or (limit := self.settings.quality.thresholds.get(str(event.extra.get("metric"))))
+            is None
+            or not limit.breached(float(event.value))
+        ):
             return None
         context = Context.of(event, inference_time)
         self._keep(context)
@@ -351,8 +369,11 @@ class RetrainPolicy:
         metric = context.metric
         limit = self.settings.quality.thresholds.get(metric)
         if limit is not None:
-            # a window check reports the metric's value; an online detector's alarm a statistic
-            measured = event.kind is EventKind.VIOLATION and event.value is not None
+            # a window check reports the metric's value; an online detector's alarm a statistic;
+            # a measurement is a window's value
+            measured = (measurement or event.kind is EventKind.VIOLATION) and (
+                event.value is not None
+            )
             breach = measured and limit.breached(float(event.value or 0.0))
             reason = QUALITY_WITHIN_THRESHOLD
         else:

@@ -221,6 +221,8 @@ class ModelQuality(Watcher):
         self._readings: dict[tuple[str, str], tuple[float, float]] = {}
         self._events: list[Event] = []
         self._errors: list[tuple[int, float]] = []
+        #: each judged window's metric values, for the retrain policy (observations)
+        self._measured: list[Event] = []
 
     # -- calibration ------------------------------------------------------------------------
 
@@ -423,6 +425,16 @@ class ModelQuality(Watcher):
         values = pairs.metrics()
         for name in SCALARS[self.problem]:
             self._readings[(name, VALUES)] = (values[name], math.nan)
+            # for the retrain policy's own thresholds, violated here or not (observations)
+            self._measured.append(
+                Event(
+                    EventKind.VIOLATION,
+                    record_index=position,
+                    detector=VALUES,
+                    value=values[name],
+                    extra={"metric": name, "pairs": n},
+                )
+            )
         names = [name for name in self.baseline.constraints if name in values]
         if not names:
             return
@@ -506,6 +518,10 @@ class ModelQuality(Watcher):
         return self._events
 
     # -- what others read -------------------------------------------------------------------
+
+    def observations(self) -> list[Event]:
+        measured, self._measured = self._measured, []
+        return measured
 
     def readings(self) -> dict[tuple[str, str], tuple[float, float]]:
         return dict(self._readings)

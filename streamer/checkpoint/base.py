@@ -9,10 +9,13 @@ Format (JSON, never pickle; one document per consumer group, topic and partition
 
 `offset` is the next record to read: every record before it has been through the monitor whose
 state is `monitor`, and its events were flushed to every sink before the checkpoint was written.
-`aux_offsets` (only when there are any): the next offset of the same-numbered partition of each
-side topic read with this one (the ground-truth topic, docs/model-quality.md): every record
-before it is in `monitor` too (the join buffer), so both topics resume where the state ends.
-Checkpoints written without it load as having none.
+`aux_offsets` (only when there are any): the position in each side stream read with this
+partition (its ground truth, docs/model-quality.md), as of the state in `monitor` (the join
+buffer holds what came before it), so both resume where the state ends. A Kafka side topic's is
+the next offset of its same-numbered partition (an int); a Kinesis side stream's is the sequence
+number of the last record of its co-sharded shard in the state (a decimal string: sequence
+numbers outgrow JSON's 64-bit integers), read on AFTER_SEQUENCE_NUMBER. Checkpoints written
+without it load as having none.
 
 Two stores:
 - DirectoryCheckpointStore: DIR/<group>/<topic>/<partition>.json, written atomically (temporary
@@ -41,6 +44,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from driftstream.detectors.state import StateError, parse
 
 
+#: a side stream's position (module docstring): a Kafka next offset or a Kinesis sequence number
+AuxPosition = int | str
+
+
 class Partition(NamedTuple):
     """One partition of one topic: the unit of ordering, assignment and checkpointing."""
 
@@ -62,8 +69,8 @@ class Checkpoint:
     partition: Partition
     offset: int
     monitor: dict[str, Any]
-    #: side topic -> next offset of its partition of the same number (module docstring)
-    aux_offsets: dict[str, int] = field(default_factory=dict)
+    #: side stream -> its position: next offset or sequence number (module docstring)
+    aux_offsets: dict[str, AuxPosition] = field(default_factory=dict)
 
 
 class CheckpointStore(ABC):
@@ -132,7 +139,11 @@ class _Document(BaseModel):
     offset: Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
     written_at: StrictStr
     monitor: dict[StrictStr, Any]
-    aux_offsets: dict[StrictStr, Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]] = {}
+    aux_offsets: dict[
+        StrictStr,
+        Annotated[StrictInt, Field(ge=0, le=2**63 - 1)]
+        | Annotated[StrictStr, Field(pattern=r"^[0-9]{1,128}$")],
+    ] = {}
 
 
 def decode(data: bytes, *, where: str, group: str, partition: Partition) -> Checkpoint:

@@ -51,6 +51,7 @@ from driftstream.sinks.base import DeadLetter, DeadLetterSink, Sink, SinkUnavail
 from driftstream.sinks.prometheus import PrometheusSink
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.checkpoint.base import (
+    AuxPosition,
     Checkpoint,
     CheckpointError,
     CheckpointStore,
@@ -81,9 +82,9 @@ class _Held:
     view: MonitorView
     next_offset: int | None  # after the last record processed; None: nothing read yet
     checkpointed: int | None  # offset of the last checkpoint written or restored
-    #: side topic -> its next offset, as of the last record processed (ground truth; saved
+    #: side stream -> its position, as of the last record processed (ground truth; saved
     #: with next_offset: Checkpoint.aux_offsets)
-    aux_offsets: dict[str, int] = dataclasses.field(default_factory=dict)
+    aux_offsets: dict[str, AuxPosition] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)

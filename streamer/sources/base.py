@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from driftstream.streamer.checkpoint.base import Partition
+from driftstream.streamer.checkpoint.base import AuxPosition, Partition
 
-__all__ = ["Lag", "Partition", "PartitionListener", "RawBatch", "Source"]
+__all__ = ["AuxPosition", "Lag", "Partition", "PartitionListener", "RawBatch", "Source"]
 
 
 @dataclass
@@ -125,13 +125,14 @@ class Source(ABC):
     def seek(self, partition: Partition, offset: int) -> None:
         """Read `partition` from `offset` on (an assigned partition; callable from the listener)."""
 
-    def seek_aux(self, partition: Partition, offsets: Mapping[str, int]) -> None:  # noqa: B027
-        """Read the side topics of `partition` (its ground truth) from these next-offsets, a side
-        topic not named from its start (the reset policy); called on every assignment, after
-        `seek`, with the checkpoint's `aux_offsets`. A source with side topics puts the
-        position after what it attached to a batch in `RawBatch.meta["aux_offsets"]` (side
-        topic -> next offset), which the loop checkpoints with the partition. Sources without
-        any ignore it."""
+    def seek_aux(self, partition: Partition, offsets: Mapping[str, AuxPosition]) -> None:  # noqa: B027
+        """Read the side streams of `partition` (its ground truth) from these positions, a side
+        stream not named by its start setting (the reset policy, the initial position); called
+        on every assignment, after `seek`, with the checkpoint's `aux_offsets`. A source with
+        side streams puts the position after what it attached to a batch in
+        `RawBatch.meta["aux_offsets"]` (side stream -> Kafka next offset or Kinesis sequence
+        number, streamer/checkpoint/base.py), which the loop checkpoints with the partition.
+        Sources without any ignore it."""
 
     @abstractmethod
     def pause(self, partitions: Sequence[Partition]) -> None:

@@ -223,3 +223,68 @@ def test_a_breach_reported_at_the_end_of_the_stream_is_decided_too(
         "quality",
         1_500,
     )
+
+
+class MeasuredQuality(Watcher):
+    """Stands in for the model-quality watcher whose window found accuracy `accuracy` at
+    record `at` without violating its model-quality constraint (no event of the run): only a
+    measurement for the policy (Watcher.observations)."""
+
+    name: ClassVar[str] = "measured_quality"
+
+    def __init__(self, at: int, accuracy: float) -> None:
+        self.at = at
+        self.accuracy = accuracy
+        self._measured: list[Event] = []
+
+    def process(self, batch: RowBatch, first_row: int) -> list[Event]:
+        records = batch.row_record
+        if len(records) and records[0] <= self.at <= records[-1]:
+            self._measured.append(
+                Event(
+                    EventKind.VIOLATION,
+                    record_index=self.at,
+                    detector="model_quality",
+                    value=self.accuracy,
+                    extra={"metric": "accuracy", "pairs": 500},
+                )
+            )
+        return []
+
+    def observations(self) -> list[Event]:
+        measured, self._measured = self._measured, []
+        return measured
+
+
+@pytest.mark.parametrize(("accuracy", "signalled"), [(0.75, True), (0.9, False)])
+def test_the_policys_own_quality_threshold_judges_every_measured_window(
+    synthetic_baseline: Baseline, calibration_cache: Path, accuracy: float, signalled: bool
+) -> None:
+    """ "Retrain when accuracy falls below 0.8" holds whatever the model-quality constraints
+    say: a window measured at 0.75 retrains (no drift at all), one at 0.9 says nothing (a
+    measurement within the threshold is no event)."""
+    layout = FeatureLayout.from_baseline(synthetic_baseline)
+    settings = DetectorSettings(
+        calibration=CalibrationSettings(samples=300_000, cache_dir=calibration_cache),
+        retrain=RetrainSettings(quality={"thresholds": {"accuracy": {"below": 0.8}}}),
+    )
+    m = Monitor(
+        synthetic_baseline,
+        layout.numeric,
+        layout.categorical,
+        settings,
+        endpoint="churn",
+        watchers=[MeasuredQuality(QUALITY_AT, accuracy)],
+    )
+    quiet = list(capture_lines(Scenario("measured", 6000)))
+    got = decisions(m, synthetic_baseline, quiet, 1000)
+    if signalled:
+        (signal,) = got
+        assert (signal["decision"], signal["trigger"]) == ("retrain", "quality")
+        assert (signal["record_index"], signal["value"], signal["threshold"]) == (
+            QUALITY_AT,
+            0.75,
+            0.8,
+        )
+    else:
+        assert [d for d in got if d.get("trigger") == "quality"] == []

@@ -44,6 +44,7 @@ from kafka.errors import KafkaConnectionError, KafkaError
 
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.sources.base import (
+    AuxPosition,
     Lag,
     Partition,
     PartitionListener,
@@ -332,11 +333,13 @@ class KafkaSource(Source):
         self._consumer.seek(TopicPartition(partition.topic, partition.partition), offset)
         self._timestamps.pop(partition, None)
 
-    def seek_aux(self, partition: Partition, offsets: Mapping[str, int]) -> None:
+    def seek_aux(self, partition: Partition, offsets: Mapping[str, AuxPosition]) -> None:
         """Read `partition`'s ground truth from the checkpointed offset (none: by the reset
         policy); a source without a ground-truth topic has no side topic."""
         if self._ground_truth is not None:
-            self._ground_truth.want(partition.partition, offsets.get(self._ground_truth.topic))
+            offset = offsets.get(self._ground_truth.topic)
+            # a sequence number (a Kinesis stream of the same name) is no offset of this topic
+            self._ground_truth.want(partition.partition, offset if type(offset) is int else None)
 
     def release_ground_truth(self, partitions: Sequence[Partition]) -> None:
         """Stop reading the ground truth of partitions this member no longer holds."""

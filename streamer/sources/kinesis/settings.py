@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from driftstream.sinks.retry import BackoffSettings
 
@@ -33,4 +33,18 @@ class KinesisSourceSettings(_Frozen):
         1.0, ge=0.2, le=60, description="per shard once caught up (5 reads/s/shard at most)"
     )
     shard_refresh_seconds: float = Field(30.0, gt=0, le=3600)
+    ground_truth_stream: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[a-zA-Z0-9_-][a-zA-Z0-9_.-]*$",
+        description="Model Monitor ground-truth records, sharded like the capture stream and "
+        "keyed alike (docs/model-quality.md); None: no live model quality",
+    )
     retry: BackoffSettings = BackoffSettings()
+
+    @model_validator(mode="after")
+    def _co_sharded(self) -> KinesisSourceSettings:
+        if self.ground_truth_stream == self.stream_name:
+            raise ValueError("ground_truth_stream must not be the capture stream")
+        return self
