@@ -73,6 +73,9 @@ class RetrainSignal:
     record_range: tuple[int, int] | None = None
     decision: str | None = None
     key: str | None = None
+    #: `drift` or `quality`; for quality, the breach: (detector, metric, value, threshold)
+    trigger: str | None = None
+    breach: tuple[str, str, float | None, float | None] | None = None
 
 
 @dataclass(frozen=True)

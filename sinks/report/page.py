@@ -64,11 +64,11 @@ def render_report(events_path: Path, baseline_dir: Path | None = None) -> str:
     parts = [
         sections.summary(run, baseline),
         sections.drift(run),
+        sections.model_quality(run),
+        sections.bias(run),
         sections.other_features(run),
         sections.data_quality(run),
         sections.rejections(run),
-        sections.model_quality(run),
-        sections.bias(run),
         sections.signals(run),
         sections.anomalies(run),
         sections.baseline_section(run, baseline) if baseline is not None else None,

@@ -144,6 +144,18 @@ def _signal(event: dict[str, Any]) -> RetrainSignal:
     share = _float_or_none(event.get("value"))
     if share is None and isinstance(evidence, dict):
         share = _float_or_none(evidence.get("feature_share"))
+    trigger = _str_or_none(event.get("trigger"))
+    breach = evidence.get("quality_breach") if isinstance(evidence, dict) else None
+    quality: tuple[str, str, float | None, float | None] | None = None
+    if isinstance(breach, dict) and isinstance(evidence, dict):
+        quality = (
+            str(breach.get("detector", "")),
+            str(breach.get("metric", "")),
+            _float_or_none(breach.get("value")),
+            _float_or_none(breach.get("threshold")),
+        )
+        # a quality signal's value is the metric; its share of drifted features is evidence
+        share = _float_or_none(evidence.get("feature_share"))
     return RetrainSignal(
         record_index=_int_or_none(event.get("record_index")),
         features=tuple(str(f) for f in features) if isinstance(features, list) else (),
@@ -151,6 +163,8 @@ def _signal(event: dict[str, Any]) -> RetrainSignal:
         record_range=span,
         decision=_str_or_none(event.get("decision")),
         key=_str_or_none(event.get("idempotency_key")),
+        trigger=trigger,
+        breach=quality,
     )
 
 

@@ -32,6 +32,7 @@ from driftstream.sinks.report.model import (
     Detection,
     NumericDistribution,
     Point,
+    RetrainSignal,
     RunEvents,
     Series,
 )
@@ -63,6 +64,12 @@ def cards(run: RunEvents) -> str:
         ("records rejected", sum(rejected.values())),
         ("retrain signals", len(run.signals)),
     ]
+    quality = run.in_area("model_quality")
+    if quality:
+        tiles.insert(1, ("model-quality alarms", len(quality)))
+    bias = run.in_area("bias")
+    if bias:
+        tiles.insert(2 if quality else 1, ("bias drifts", len(bias)))
     if run.anomalies.count:
         tiles.append(("anomalies", run.anomalies.count))
     html = "".join(
@@ -439,7 +446,8 @@ def signals(run: RunEvents) -> Section:
     rows: list[list[Cell]] = [
         [
             s.record_index,
-            s.decision,
+            s.trigger or "drift",
+            _why(s),
             ", ".join(s.features),
             s.feature_share,
             f"{num(s.record_range[0])} – {num(s.record_range[1])}" if s.record_range else None,
@@ -448,11 +456,19 @@ def signals(run: RunEvents) -> Section:
         for s in run.signals
     ]
     body = table(
-        ["record", "decision", "features", "feature share", "records", "idempotency key"],
+        ["record", "trigger", "why", "features", "feature share", "records", "idempotency key"],
         rows,
-        numeric=[0, 3],
+        numeric=[0, 4],
     )
     return _section("signals", "Retrain signals", body)
+
+
+def _why(s: RetrainSignal) -> str:
+    """A quality breach as "accuracy 0.72 vs 0.8 (model_quality_check)"; drift: the share."""
+    if s.breach is None:
+        return "drifted features' share" if s.feature_share is not None else ""
+    detector, metric, value, threshold = s.breach
+    return f"{metric} {num(value)} vs {num(threshold)} ({detector})"
 
 
 def anomalies(run: RunEvents) -> Section | None:

@@ -201,3 +201,44 @@ def test_matplotlib_is_loaded_only_to_draw() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
     )
     assert done.stdout.strip() == "False"
+
+
+def test_a_quality_signal_says_which_metric_fell_and_quality_gets_a_tile(tmp_path: Path) -> None:
+    """A retrain signal decided by model quality names its metric, value and threshold (not a
+    share of drifted features), and model-quality alarms are among the first numbers read."""
+    lines = [
+        {
+            "kind": "violation",
+            "record_index": 2999,
+            "detector": "model_quality_check",
+            "metric": "accuracy",
+            "value": 0.72,
+            "threshold": 0.86,
+        },
+        {
+            "kind": "retrain_signal",
+            "record_index": 2999,
+            "decision": "retrain",
+            "trigger": "quality",
+            "value": 0.72,
+            "threshold": 0.8,
+            "features": [],
+            "idempotency_key": "0123456789abcdef0123",
+            "evidence": {
+                "feature_share": 0.0,
+                "record_range": [2999, 2999],
+                "quality_breach": {
+                    "detector": "model_quality_check",
+                    "metric": "accuracy",
+                    "value": 0.72,
+                    "threshold": 0.86,
+                },
+            },
+        },
+    ]
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in lines))
+    page = render_report(events)
+    assert "model-quality alarms" in page
+    assert "accuracy 0.72 vs 0.86 (model_quality_check)" in page
+    assert page.index('id="model-quality"') < page.index('id="signals"')
