@@ -38,6 +38,9 @@ EMPTY_IN_A_REPLAY = {
     ("Retrain signals", "C"): "signal counters exist only with signal targets configured",
     ("Retrain signals", "D"): "signal counters exist only with signal targets configured",
     ("Retrain signals", "E"): "signal counters exist only with signal targets configured",
+    ("Model quality (with ground truth)", "A"): "only with ground truth (replay --ground-truth)",
+    ("Model quality (with ground truth)", "B"): "only with ground truth (replay --ground-truth)",
+    ("Bias drift per facet", "A"): "only with a bias baseline (baseline --bias-config)",
 }
 VARIABLES = {
     "endpoint": ENDPOINT,
