@@ -28,7 +28,7 @@ from driftstream.streamer.sources.ground_truth import ground_truth_feed
 from driftstream.streamer.sources.synthetic import capture_line
 from tests.streamer.test_decode import baseline, numeric
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "samples" / "sagemaker"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "model_monitor"  # copies: README there
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 

@@ -23,7 +23,7 @@ from driftstream.detectors.quality.files import (
 )
 from driftstream.detectors.quality.metrics import SCALARS, Pairs, ProblemType, suggested
 
-SAMPLES = Path(__file__).resolve().parents[3] / ".." / "shared" / "samples" / "sagemaker"
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "model_monitor"  # copies: README there
 PREFIX = "sdk_pipeline_quality_check_step_model_quality_"
 
 
