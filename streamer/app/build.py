@@ -154,15 +154,20 @@ def build_watchers(config: Config, baseline: Baseline, layout: FeatureLayout) ->
 
 
 def live_ground_truth(config: Config) -> str | None:
-    """The ground-truth topic read beside the captures (`sources.kafka.ground_truth_topic`)."""
-    kafka = config.sources.kafka
-    return kafka.ground_truth_topic if kafka is not None else None
+    """The ground truth read beside the captures: `sources.kafka.ground_truth_topic` or
+    `sources.kinesis.ground_truth_stream`, as the key that names it."""
+    kafka, kinesis = config.sources.kafka, config.sources.kinesis
+    if kafka is not None and kafka.ground_truth_topic is not None:
+        return "sources.kafka.ground_truth_topic"
+    if kinesis is not None and kinesis.ground_truth_stream is not None:
+        return "sources.kinesis.ground_truth_stream"
+    return None
 
 
 def _model_quality(config: Config, layout: FeatureLayout) -> Watcher:
-    """`model_quality.ground_truth` (`replay --ground-truth`) or `sources.kafka.
-    ground_truth_topic` (`run`): model quality against the baseline's model_quality/
-    (detectors/quality)."""
+    """`model_quality.ground_truth` (`replay --ground-truth`), `sources.kafka.
+    ground_truth_topic` or `sources.kinesis.ground_truth_stream` (`run`): model quality
+    against the baseline's model_quality/ (detectors/quality)."""
     from driftstream.detectors.constraints import WindowSpec
     from driftstream.detectors.quality.files import MODEL_QUALITY, load_model_quality
     from driftstream.detectors.quality.watcher import ModelQuality
@@ -172,7 +177,7 @@ def _model_quality(config: Config, layout: FeatureLayout) -> Watcher:
         given = (
             "--ground-truth (model_quality.ground_truth)"
             if config.model_quality.ground_truth is not None
-            else "sources.kafka.ground_truth_topic"
+            else live_ground_truth(config)
         )
         raise ConfigError(
             f"{given} needs a baseline with model_quality/: "
@@ -411,6 +416,7 @@ def _kinesis(config: Config, core: Core, stop: threading.Event) -> LiveSource:
         Backoff(kinesis.retry.initial_seconds, kinesis.retry.max_seconds),
         ready={
             "stream": kinesis.stream_name,
+            "ground_truth_stream": kinesis.ground_truth_stream,
             "application": kinesis.application,
             "checkpoint": str(directory),
         },
@@ -440,7 +446,8 @@ def build_live(config: Config, stop: threading.Event) -> Run:
     if config.model_quality.ground_truth is not None:
         raise ConfigError(
             "model_quality.ground_truth: ground truth from files is for `driftstream replay`; "
-            "live, set sources.kafka.ground_truth_topic (docs/model-quality.md)"
+            "live, set sources.kafka.ground_truth_topic or sources.kinesis.ground_truth_stream "
+            "(docs/model-quality.md)"
         )
     core = build_core(config, monitor_process=config.monitor_process)
     live = LIVE_SOURCES[live_source_name(config)](config, core, stop)

@@ -43,7 +43,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from driftstream.detectors.state import StateError, parse
 
-
 #: a side stream's position (module docstring): a Kafka next offset or a Kinesis sequence number
 AuxPosition = int | str
 

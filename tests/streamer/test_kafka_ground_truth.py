@@ -51,7 +51,7 @@ def test_aux_offsets_round_trip_and_older_checkpoints_load_without_them() -> Non
     ("aux", "message"),
     [
         ({GT: -1}, "greater than or equal to 0"),
-        ({GT: "12"}, "valid integer"),
+        ({GT: "12a"}, "valid integer"),  # a string is a Kinesis sequence number: digits
         ({GT: True}, "valid integer"),
         ([1], "valid dictionary"),
     ],

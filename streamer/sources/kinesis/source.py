@@ -27,6 +27,14 @@ an expired iterator is renewed from the last sequence number read. Lag (`lag`) i
 seconds only: `MillisBehindLatest` of the shard's latest GetRecords; the records behind cannot be
 counted (sequence numbers are not contiguous). Records aggregated by the KPL are not
 de-aggregated: each Kinesis record must hold one capture line.
+
+Ground truth (`ground_truth_stream`, model quality): a stream sharded like the captures, its
+labels put with their captures' partition key, is checked at `setup` (`check_co_sharded`) and
+read beside each capture shard, from its shard of the same hash-key range
+(streamer/sources/kinesis/ground_truth.py); what was read of it by the time a capture batch is
+returned travels with that batch, `meta["ground_truth"]` (each label at the batch's last
+record), and the sequence number of the last label in `meta["aux_offsets"]`, which the loop
+checkpoints with the shard and `seek_aux` resumes after.
 """
 
 from __future__ import annotations
@@ -49,11 +57,17 @@ from driftstream.sinks import aws
 from driftstream.sinks.retry import Backoff
 from driftstream.streamer.checkpoint.base import CheckpointError, write_atomically
 from driftstream.streamer.sources.base import (
+    AuxPosition,
     Lag,
     Partition,
     PartitionListener,
     RawBatch,
     Source,
+)
+from driftstream.streamer.sources.kinesis.ground_truth import (
+    GroundTruthShards,
+    check_co_sharded,
+    co_shard,
 )
 from driftstream.streamer.sources.kinesis.settings import KinesisSourceSettings
 
@@ -179,6 +193,8 @@ class ShardInfo:
     shard_id: str
     parents: tuple[str, ...]
     closed: bool  # has an EndingSequenceNumber: no new records will arrive
+    #: (StartingHashKey, EndingHashKey): the partition keys whose MD5 falls in it land here
+    hash_keys: tuple[int, int] | None = None
 
     @classmethod
     def from_listing(cls, shard: Mapping[str, Any]) -> ShardInfo:
@@ -186,7 +202,9 @@ class ShardInfo:
             str(shard[k]) for k in ("ParentShardId", "AdjacentParentShardId") if shard.get(k)
         )
         ending = shard.get("SequenceNumberRange", {}).get("EndingSequenceNumber")
-        return cls(str(shard["ShardId"]), parents, ending is not None)
+        keys = shard.get("HashKeyRange")
+        hash_keys = (int(keys["StartingHashKey"]), int(keys["EndingHashKey"])) if keys else None
+        return cls(str(shard["ShardId"]), parents, ending is not None, hash_keys)
 
 
 def readable_shards(
@@ -264,17 +282,43 @@ class KinesisSource(Source):
         self._next_refresh = 0.0
         self._list_backoff = Backoff(settings.retry.initial_seconds, settings.retry.max_seconds)
         self._cursor = 0  # round-robin start among shards
+        self._ground_truth: GroundTruthShards | None = None
+        self._ground_truth_listing: list[ShardInfo] = []
+        if settings.ground_truth_stream is not None:
+            self._ground_truth = GroundTruthShards(
+                settings.ground_truth_stream,
+                max_lines=settings.max_records_per_call,
+                max_records_per_call=settings.max_records_per_call,
+                idle_poll_seconds=settings.idle_poll_seconds,
+                retry=settings.retry,
+                start=settings.initial_position,
+                count_failure=self._count_ground_truth_failure,
+                clock=clock,
+            )
 
     # -- life cycle --------------------------------------------------------------------------
 
     def setup(self, listener: PartitionListener) -> None:
         """Read the positions file, list the shards (fatal when the stream is unknown or not
-        readable) and assign the shards to read."""
+        readable) and assign the shards to read. With a ground-truth stream, first check that
+        it is sharded like the capture stream (SourceError, one line, when not)."""
         self._listener = listener
         self._client = self._client_factory()
         loaded = self.positions_store.load()
         self._first_start = loaded is None
         self._positions = loaded or {}
+        if self._ground_truth is not None:
+            captures = self._list_until_answered(self.stream)
+            truth = self._list_until_answered(self._ground_truth.stream)
+            if captures is None or truth is None:
+                return  # stopped meanwhile
+            check_co_sharded(
+                captures,
+                truth,
+                capture_stream=self.stream,
+                ground_truth_stream=self._ground_truth.stream,
+            )
+            self._ground_truth_listing = truth
         self._refresh(initial=True)
 
     def close(self) -> None:
@@ -290,9 +334,19 @@ class KinesisSource(Source):
     def _finished(self) -> set[str]:
         return {sid for sid, p in self._positions.items() if p.finished}
 
-    def _list_shards(self) -> list[ShardInfo] | None:
+    def _list_until_answered(self, stream: str) -> list[ShardInfo] | None:
+        """The shards of `stream`, retrying with back-off (None: stopped meanwhile)."""
+        while not self.stop.is_set():
+            listing = self._list_shards(stream)
+            if listing is not None:
+                return listing
+            self.stop.wait(self._list_backoff.next_delay())
+        return None
+
+    def _list_shards(self, stream: str | None = None) -> list[ShardInfo] | None:
+        stream = stream or self.stream
         shards: list[ShardInfo] = []
-        kwargs: dict[str, Any] = {"StreamName": self.stream}
+        kwargs: dict[str, Any] = {"StreamName": stream}
         try:
             while True:
                 page = self._client.list_shards(**kwargs)
@@ -303,7 +357,7 @@ class KinesisSource(Source):
                 kwargs = {"NextToken": token}
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             if aws.is_fatal(exc):
-                raise aws.fatal(f"kinesis stream {self.stream!r}", exc) from None
+                raise aws.fatal(f"kinesis stream {stream!r}", exc) from None
             self._failed("list_shards", exc, self._list_backoff)
             return None
         self._list_backoff.reset()
@@ -364,6 +418,8 @@ class KinesisSource(Source):
         for s in drained:
             del self._shards[s.info.shard_id]
             del self._by_partition[s.partition]
+            if self._ground_truth is not None:
+                self._ground_truth.release(s.partition)
             offset = offsets.get(s.partition)
             if s.read_any and offset != s.next_offset:
                 log.warning(
@@ -402,6 +458,8 @@ class KinesisSource(Source):
         self._finish_drained()
         if self.clock() >= self._next_refresh:
             self._refresh()
+        if self._ground_truth is not None:
+            self._ground_truth.fetch(self._client)  # reads ahead while captures are quiet too
         batches: list[RawBatch] = []
         shards = list(self._shards.values())
         if shards:
@@ -412,12 +470,30 @@ class KinesisSource(Source):
                 continue
             batch = self._read(shard)
             if batch is not None:
+                if self._ground_truth is not None:
+                    self._attach_ground_truth(self._ground_truth, batch)
                 batches.append(batch)
             if self.stop.is_set():
                 break
         if not batches and wait and not self.stop.is_set():
             self._idle()
         return batches
+
+    @staticmethod
+    def _attach_ground_truth(reader: GroundTruthShards, batch: RawBatch) -> None:
+        """The labels read of the shard's ground truth go with its batch, each at the batch's
+        last record, and the sequence number of the last of them with it."""
+        lines, after = reader.take(batch.meta["partition"])
+        at = batch.first_index + len(batch.lines) - 1
+        if lines:
+            batch.meta["ground_truth"] = [(at, line) for line in lines]
+        if after is not None:
+            batch.meta["aux_offsets"] = {reader.stream: after}
+
+    def _count_ground_truth_failure(self, operation: str, throttled: bool) -> None:
+        if self.metrics is not None and self._ground_truth is not None:
+            counter = self.metrics.throttled if throttled else self.metrics.errors
+            counter.labels(self.metrics.endpoint, self._ground_truth.stream, operation).inc()
 
     def _idle(self) -> None:
         """Nothing was ready: wait for the next shard that is due, at most the poll timeout."""
@@ -549,6 +625,32 @@ class KinesisSource(Source):
                     hint="no committed position at or before the checkpoint: counting "
                     "from the trim horizon",
                 )
+
+    def seek_aux(self, partition: Partition, offsets: Mapping[str, AuxPosition]) -> None:
+        """Read the ground truth of `partition` after the checkpointed sequence number (none:
+        by `initial_position`), from the ground-truth shard of the same hash-key range."""
+        reader = self._ground_truth
+        shard = self._by_partition.get(partition)
+        if reader is None or shard is None:
+            return
+        truth = co_shard(shard.info, self._ground_truth_listing)
+        if truth is None:  # a shard born of a reshard: the ground truth may have one by now
+            self._ground_truth_listing = self._list_shards(reader.stream) or []
+            truth = co_shard(shard.info, self._ground_truth_listing)
+        if truth is None:
+            reader.release(partition)
+            log.warning(
+                "ground_truth_shard_unknown",
+                stream=self.stream,
+                shard=shard.info.shard_id,
+                ground_truth_stream=reader.stream,
+                hint="no ground-truth shard has its hash-key range: reshard both streams "
+                "alike; this shard's predictions go without labels",
+            )
+            return
+        after = offsets.get(reader.stream)
+        # an int is a Kafka offset (a topic of the same name), no sequence number
+        reader.want(partition, truth, after if isinstance(after, str) else None)
 
     def pause(self, partitions: Sequence[Partition]) -> None:
         for p in partitions:
