@@ -142,7 +142,8 @@ def build_monitor(config: Config, baseline: Baseline) -> Monitor:
 
 def build_watchers(config: Config, baseline: Baseline, layout: FeatureLayout) -> list[Watcher]:
     """The watchers the config and baseline ask for (detectors/base.py: Watcher): Model Monitor
-    constraint reports, model quality, bias drift. Each capability adds its builder here."""
+    constraint reports, model quality, bias drift, anomaly scores. Each capability adds its builder
+    here."""
     watchers: list[Watcher] = []
     if config.reports.violations_out is not None:
         watchers.append(_constraint_reports(config, baseline, layout))
@@ -150,7 +151,25 @@ def build_watchers(config: Config, baseline: Baseline, layout: FeatureLayout) ->
         watchers.append(_bias_drift(config, baseline, layout))
     if config.model_quality.ground_truth is not None or live_ground_truth(config) is not None:
         watchers.append(_model_quality(config, layout))
+    if config.anomaly.enabled:
+        watchers.append(_anomaly(config, baseline, layout))
     return watchers
+
+
+def _anomaly(config: Config, baseline: Baseline, layout: FeatureLayout) -> Watcher:
+    """`anomaly.enabled`: per-record anomaly scores and their rate's drift (detectors/anomaly)."""
+    from driftstream.detectors.anomaly import AnomalyWatcher
+
+    try:
+        return AnomalyWatcher(
+            baseline,
+            layout.numeric,
+            layout.categorical,
+            config.anomaly,
+            false_alarms_per_million=config.detectors.false_alarms_per_million,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"anomaly.enabled: {exc}") from None
 
 
 def live_ground_truth(config: Config) -> str | None:

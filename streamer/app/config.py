@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from driftstream.detectors.anomaly.settings import AnomalySettings
 from driftstream.detectors.constraints.window import DEFAULT_WINDOW, WindowSpec
 from driftstream.detectors.quality.settings import ModelQualitySettings
 from driftstream.detectors.settings import DetectorSettings
@@ -153,6 +154,7 @@ class Config(_Frozen):
     aws: AwsSettings = AwsSettings()
     reports: ReportsSettings = ReportsSettings()
     model_quality: ModelQualitySettings = ModelQualitySettings()
+    anomaly: AnomalySettings = AnomalySettings()
     monitor_process: bool = Field(
         True,
         description="`run`: decode and monitor in a child process, beside the consumer (false: "
@@ -193,6 +195,8 @@ class Config(_Frozen):
         )
         # where reports go; their window stays in (model quality and bias drift use it)
         left_out["reports"] = {"violations_out"}
+        if not self.anomaly.enabled:  # off, it detects nothing (and identities stay as before)
+            left_out["anomaly"] = True
         text = self.model_dump_json(exclude=left_out)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
