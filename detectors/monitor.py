@@ -650,6 +650,9 @@ class Monitor:
         """The stream has ended: the watchers close what they hold open (Watcher.finish);
         their events in record order, their files through `take_documents`."""
         events = [event for watcher in self.watchers for event in watcher.finish()]
+        # the view after this is of no batch: sinks that add up each batch's records and
+        # values (CloudWatch) must not count the last batch twice
+        self._records, self._values = 0, {}
         if events:
             self.current, self.samples = self._readings()
         rows = self.state.rows_seen
