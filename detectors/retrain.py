@@ -34,7 +34,6 @@ events, not one per window); for quality, one per model-quality alarm.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import math
 import time
@@ -42,6 +41,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from driftstream.detectors.constraints.window import epoch_seconds
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.settings import RetrainSettings
 
@@ -133,20 +133,6 @@ def is_quality(event: Event) -> bool:
 
 def is_bias(event: Event) -> bool:
     return event.detector == BIAS_DETECTOR
-
-
-def epoch_seconds(inference_time: str | None) -> float | None:
-    """inferenceTime (ISO 8601, UTC when it names no zone) in seconds; None when absent or
-    unreadable."""
-    if not inference_time:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(inference_time)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
 
 
 def _key(*parts: object) -> str:

@@ -48,12 +48,14 @@ from driftstream.detectors.bias.load import BiasDriftBaseline
 from driftstream.detectors.bias.metrics import GroupCounts, Verdict, judge, metric_value
 from driftstream.detectors.calibration import per_source_rate
 from driftstream.detectors.constraints.window import (
+    NO_KEY,
     REMEMBERED_FOLDERS,
     WindowFolders,
     WindowSpec,
     duration_folder,
     epoch_seconds,
     iso,
+    window_keys,
 )
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.state import Index, StateError, StateModel, parse
@@ -64,7 +66,7 @@ SUBFOLDER = "model_bias"
 #: a window is never tested more loosely than a 95 % interval, however long it is
 ALPHA_CAP = 0.05
 
-_NONE = np.iinfo(np.int64).min  # no window key known (no inferenceTime yet)
+_NONE = NO_KEY  # no window key known (no inferenceTime yet)
 BoolArray = npt.NDArray[np.bool_]
 #: (positive, prediction present, facet d per group, facet present per group) of a batch's rows
 Tallies = tuple[BoolArray, BoolArray, list[BoolArray], list[BoolArray]]
@@ -216,20 +218,8 @@ class BiasDrift(Watcher):
     def _keys(
         self, records: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.int64]:
-        """Each record's window key, as the constraint reports cut them: windows only move
-        forward; records without a time join the window in progress (or the first one)."""
-        size = self.window.size
-        if not self.window.by_time:
-            keys = records // size
-        else:
-            keys = np.where(seconds != _NONE, seconds // size, _NONE)
         current = self._open.key if self._open is not None else None
-        start = np.asarray([_NONE if current is None else current], dtype=np.int64)
-        keys = np.maximum.accumulate(np.concatenate([start, keys]))[1:]
-        unknown = keys == _NONE
-        if unknown.any() and not unknown.all():
-            keys[unknown] = keys[~unknown][0]
-        return keys
+        return window_keys(self.window, current, records, seconds)
 
     def _last_index(self, window: _Window) -> int:
         assert window.key is not None  # record windows always know theirs

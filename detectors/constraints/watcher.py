@@ -50,12 +50,14 @@ from driftstream.detectors.constraints.profile import WindowProfile
 from driftstream.detectors.constraints.window import (
     FIRST_SECOND,
     LAST_SECOND,
+    NO_KEY,
     REMEMBERED_FOLDERS,
     WindowFolders,
     WindowSpec,
     duration_folder,
     epoch_seconds,
     iso,
+    window_keys,
 )
 from driftstream.detectors.events import Event, EventKind
 from driftstream.detectors.state import Index, StateError, StateModel, parse
@@ -64,7 +66,7 @@ VIOLATIONS_FILE = "constraint_violations.json"
 STATISTICS_FILE = "statistics.json"
 COLUMN_COUNT = "column_count"  # streamer.decode.base.RejectReason.COLUMN_COUNT
 
-_NONE = np.iinfo(np.int64).min  # no window key known (no inferenceTime yet)
+_NONE = NO_KEY  # no window key known (no inferenceTime yet)
 
 
 @dataclass
@@ -231,21 +233,8 @@ class ConstraintReports(Watcher):
     def _keys(
         self, records: npt.NDArray[np.int64], seconds: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.int64]:
-        """Each record's window key, in record order (see the module docstring): windows only
-        move forward; records without a time join the window in progress."""
-        size = self.window.size
-        if not self.window.by_time:
-            keys = records // size
-        else:
-            keys = np.where(seconds != _NONE, seconds // size, _NONE)
         current = self._open.key if self._open is not None else None
-        start = np.asarray([_NONE if current is None else current], dtype=np.int64)
-        keys = np.maximum.accumulate(np.concatenate([start, keys]))[1:]
-        unknown = keys == _NONE
-        if unknown.any() and not unknown.all():
-            # records before the first with a time belong to the window that one opens
-            keys[unknown] = keys[~unknown][0]
-        return keys
+        return window_keys(self.window, current, records, seconds)
 
     def _last_index(self, window: _Window) -> int:
         assert window.key is not None  # record windows always know theirs

@@ -23,6 +23,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: the UTC seconds since the epoch a datetime can hold (years 1 to 9999)
 FIRST_SECOND = (dt.datetime.min.replace(tzinfo=dt.UTC) - EPOCH) // dt.timedelta(seconds=1)
@@ -115,3 +118,32 @@ class WindowFolders:
             folder += f"/records-{first_record}"
         self.used.append(folder)
         return folder
+
+
+#: no window key known (no inferenceTime seen yet)
+NO_KEY = int(np.iinfo(np.int64).min)
+
+
+def window_keys(
+    spec: WindowSpec,
+    current: int | None,
+    records: npt.NDArray[np.int64],
+    seconds: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """Each record's window key, in record order, the same for every watcher that cuts the
+    stream into windows (constraint reports, bias drift): record windows by index; time windows
+    by inferenceTime (`seconds`, NO_KEY where a record has none). Windows only move forward from
+    `current` (the open window's key): a late record joins the open window, and so does one
+    without a time; before any record with a time, those without join the first window one
+    opens."""
+    size = spec.size
+    if not spec.by_time:
+        keys = records // size
+    else:
+        keys = np.where(seconds != NO_KEY, seconds // size, NO_KEY)
+    start = np.asarray([NO_KEY if current is None else current], dtype=np.int64)
+    keys = np.maximum.accumulate(np.concatenate([start, keys]))[1:]
+    unknown = keys == NO_KEY
+    if unknown.any() and not unknown.all():
+        keys[unknown] = keys[~unknown][0]
+    return keys
