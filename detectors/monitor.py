@@ -546,7 +546,7 @@ class Monitor:
         watched: list[Event],
         batch: RowBatch,
         first_row: int,
-        measured: list[Event] = [],  # noqa: B006 - never changed
+        measured: Sequence[Event] = (),
     ) -> list[Event]:
         """The retrain policy's decisions on this batch: its window evaluations, the
         watchers' model-quality and bias events, and their measurements (Watcher.observations:
